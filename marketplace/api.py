@@ -1,0 +1,46 @@
+"""Marketplace API: thin views over services and selectors."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketplace.models import User
+
+
+class MeSerializer(serializers.ModelSerializer[User]):
+    display_name = serializers.CharField(read_only=True)
+    roles = serializers.ListField(child=serializers.CharField(), read_only=True)
+    is_arbiter = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "email",
+            "first_name",
+            "last_name",
+            "display_name",
+            "is_client",
+            "is_freelancer",
+            "is_staff",
+            "is_arbiter",
+            "roles",
+            "date_joined",
+        ]
+        read_only_fields = fields
+
+
+class MeView(APIView):
+    """Who am I: the logged-in user and their roles."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=MeSerializer, summary="The current user")
+    def get(self, request: Request) -> Response:
+        assert isinstance(request.user, User)  # IsAuthenticated ran
+        return Response(MeSerializer(request.user).data)

@@ -1,0 +1,85 @@
+"""Marketplace data. The user model lives here from the first migration."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.db import models
+from django.db.models.functions import Lower
+
+ARBITERS_GROUP = "arbiters"
+RESOLVE_PERMISSION = "marketplace.resolve_disputes"
+
+
+class UserManager(BaseUserManager["User"]):
+    """Users log in with their e-mail address; there is no username."""
+
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("An e-mail address is required.")
+        user = self.model(email=self.normalize_email(email), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.update(is_staff=True, is_superuser=True)
+        return self._create_user(email, password, **extra)
+
+    def get_by_natural_key(self, username: str | None) -> User:
+        return self.get(email__iexact=username)
+
+
+class User(AbstractUser):
+    """A person on SmartPay: a client, a freelancer, or both; staff may arbitrate."""
+
+    username = None  # type: ignore[assignment]
+    email = models.EmailField("e-mail address", unique=True)
+    is_client = models.BooleanField(default=True, help_text="Can post jobs and fund milestones.")
+    is_freelancer = models.BooleanField(
+        default=False, help_text="Can propose on jobs and be paid for milestones."
+    )
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="user_email_unique_ci"),
+        ]
+        permissions = [("resolve_disputes", "Can resolve disputes as an arbiter")]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.email.split("@")[0]
+
+    @property
+    def is_arbiter(self) -> bool:
+        return self.is_active and self.is_staff and self.has_perm(RESOLVE_PERMISSION)
+
+    @property
+    def roles(self) -> list[str]:
+        roles = []
+        if self.is_client:
+            roles.append("client")
+        if self.is_freelancer:
+            roles.append("freelancer")
+        if self.is_staff:
+            roles.append("staff")
+        if self.is_arbiter:
+            roles.append("arbiter")
+        return roles

@@ -1,0 +1,65 @@
+"""Demo data for the embedded default. Later issues add their own steps here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from marketplace.models import ARBITERS_GROUP, User
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    email: str
+    first_name: str
+    last_name: str
+    is_client: bool = False
+    is_freelancer: bool = False
+    is_staff: bool = False
+    arbiter: bool = False
+
+
+DEMO_USERS = [
+    DemoUser("client@demo.smartpay.test", "Clara", "Client", is_client=True),
+    DemoUser("freelancer@demo.smartpay.test", "Felix", "Freelancer", is_freelancer=True),
+    DemoUser("both@demo.smartpay.test", "Bo", "Both", is_client=True, is_freelancer=True),
+    DemoUser("arbiter@demo.smartpay.test", "Ada", "Arbiter", is_staff=True, arbiter=True),
+]
+
+
+def create_demo_user(spec: DemoUser) -> User:
+    user, created = User.objects.get_or_create(
+        email=spec.email,
+        defaults={
+            "first_name": spec.first_name,
+            "last_name": spec.last_name,
+            "is_client": spec.is_client,
+            "is_freelancer": spec.is_freelancer,
+            "is_staff": spec.is_staff,
+        },
+    )
+    if created:
+        user.set_password(settings.DEMO_PASSWORD)
+        user.save(update_fields=["password"])
+    if spec.arbiter:
+        user.groups.add(Group.objects.get(name=ARBITERS_GROUP))
+    return user
+
+
+def demo_steps() -> list[tuple[str, Callable[[], object]]]:
+    """Named steps, run in order; each is safe to run twice."""
+    return [(f"user {spec.email}", partial(create_demo_user, spec)) for spec in DEMO_USERS]
+
+
+def database_is_empty() -> bool:
+    return not User.objects.exists()
+
+
+@transaction.atomic
+def run_step(step: Callable[[], object]) -> None:
+    step()
