@@ -310,6 +310,13 @@ DISPUTE_RESPONSE_DAYS = env.int("DISPUTE_RESPONSE_DAYS", default=5)
 PAYOUT_HOLD_DAYS = env.int("PAYOUT_HOLD_DAYS", default=5)
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="smartpay-demo-2026")
 
+# --- Chain (Sign-In with Ethereum now; the chain rail later) ------------------
+CHAIN_ID = env.int("CHAIN_ID", default=31337)  # anvil's default chain id
+CHAIN_RPC_URL = env.str("CHAIN_RPC_URL", default="")
+# The domain SIWE messages must name; empty means the request's (validated) host.
+SIWE_DOMAIN = env.str("SIWE_DOMAIN", default="")
+SIWE_NONCE_TTL_SECONDS = env.int("SIWE_NONCE_TTL_SECONDS", default=300)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
