@@ -30,9 +30,7 @@ run: deps
 	@echo
 	@echo "  SmartPay is starting at http://$(HOST):$(PORT)/   (Ctrl-C stops everything)"
 	@echo "  API docs: http://$(HOST):$(PORT)/api/v1/docs/   admin: http://$(HOST):$(PORT)/admin/"
-	@echo "  Demo logins: client@demo.smartpay.test, freelancer@demo.smartpay.test,"
-	@echo "               both@demo.smartpay.test, arbiter@demo.smartpay.test"
-	@echo "  Password:    $$($(PY) -c 'import os; os.environ.setdefault("DJANGO_SETTINGS_MODULE","smartpay.settings"); import django; django.setup(); from django.conf import settings; print(settings.DEMO_PASSWORD)')"
+	@echo "  Demo logins are listed above."
 	@echo
 	SMARTPAY_HOST=$(HOST) SMARTPAY_PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile
 

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from marketplace.models import User
+from marketplace.models import User, Wallet
 
 
 @admin.register(User)
@@ -24,3 +24,12 @@ class UserAdmin(DjangoUserAdmin):
         (None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),
         ("Roles", {"fields": ("is_client", "is_freelancer")}),
     )
+
+
+@admin.register(Wallet)
+class WalletAdmin(admin.ModelAdmin):
+    list_display = ("address", "user", "is_primary", "created_at")
+    list_filter = ("is_primary",)
+    search_fields = ("address", "user__email")
+    readonly_fields = ("address", "user", "created_at")
+    list_select_related = ("user",)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from allauth.mfa.utils import is_mfa_enabled
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
@@ -10,12 +11,23 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace.models import User
+from marketplace.permissions import has_verified_email
+from marketplace.wallet_api import WalletSerializer
 
 
 class MeSerializer(serializers.ModelSerializer[User]):
     display_name = serializers.CharField(read_only=True)
     roles = serializers.ListField(child=serializers.CharField(), read_only=True)
     is_arbiter = serializers.BooleanField(read_only=True)
+    wallets = WalletSerializer(many=True, read_only=True)
+    email_verified = serializers.SerializerMethodField()
+    mfa_enabled = serializers.SerializerMethodField()
+
+    def get_email_verified(self, user: User) -> bool:
+        return has_verified_email(user)
+
+    def get_mfa_enabled(self, user: User) -> bool:
+        return is_mfa_enabled(user)
 
     class Meta:
         model = User
@@ -30,6 +42,9 @@ class MeSerializer(serializers.ModelSerializer[User]):
             "is_staff",
             "is_arbiter",
             "roles",
+            "email_verified",
+            "mfa_enabled",
+            "wallets",
             "date_joined",
         ]
         read_only_fields = fields

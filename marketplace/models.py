@@ -83,3 +83,38 @@ class User(AbstractUser):
         if self.is_arbiter:
             roles.append("arbiter")
         return roles
+
+
+class Wallet(models.Model):
+    """An Ethereum address the user proved they control (Sign-In with Ethereum)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="wallets")
+    # EIP-55 checksummed, so one address has one spelling and `unique` holds.
+    address = models.CharField(max_length=42, unique=True)
+    is_primary = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-is_primary", "created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(is_primary=True),
+                name="wallet_one_primary_per_user",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.address
+
+
+class SiweNonce(models.Model):
+    """A single-use nonce handed out for one EIP-4361 message."""
+
+    nonce = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.nonce

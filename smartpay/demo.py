@@ -6,6 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+from allauth.account.models import EmailAddress
+from allauth.mfa.adapter import get_adapter as get_mfa_adapter
+from allauth.mfa.models import Authenticator
+from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+from allauth.mfa.utils import decrypt
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
@@ -46,9 +52,29 @@ def create_demo_user(spec: DemoUser) -> User:
     if created:
         user.set_password(settings.DEMO_PASSWORD)
         user.save(update_fields=["password"])
+    # Demo addresses are verified already: money actions need a verified e-mail.
+    EmailAddress.objects.update_or_create(
+        user=user, email=user.email, defaults={"verified": True, "primary": True}
+    )
     if spec.arbiter:
         user.groups.add(Group.objects.get(name=ARBITERS_GROUP))
+        enable_demo_mfa(user)
     return user
+
+
+def enable_demo_mfa(user: User) -> None:
+    """Staff need TOTP for the admin; the secret is printed so a demo can add it."""
+    if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+        TOTP.activate(user, generate_totp_secret())
+        RecoveryCodes.activate(user)
+
+
+def demo_totp_url(email: str) -> str | None:
+    """The otpauth:// URL of a demo user's authenticator, for an authenticator app."""
+    totp = Authenticator.objects.filter(user__email=email, type=Authenticator.Type.TOTP).first()
+    if totp is None:
+        return None
+    return get_mfa_adapter().build_totp_url(totp.user, decrypt(totp.data["secret"]))
 
 
 def demo_steps() -> list[tuple[str, Callable[[], object]]]:

@@ -34,11 +34,16 @@ def _embedded_secret_key(data_dir: Path) -> str:
 
 SECRET_KEY = env.str("SECRET_KEY", default="") or _embedded_secret_key(DATA_DIR)
 DEBUG = env.bool("DEBUG", default=False)
+# HTTPS=true in production turns on secure cookies, HSTS and the SSL redirect;
+# the embedded default serves plain HTTP on localhost.
+HTTPS = env.bool("HTTPS", default=False)
+if HTTPS and not env.str("SECRET_KEY", default=""):
+    raise ImproperlyConfigured("HTTPS=true is production: set SECRET_KEY in the environment.")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "smartpay.apps.SmartPayAdminConfig",  # the admin, behind MFA for staff
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -51,6 +56,11 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "channels",
     "csp",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.headless",
+    "allauth.usersessions",
     "smartpay",
     "notifications",
     "marketplace",
@@ -65,6 +75,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last on purpose: WhiteNoise is sync-only, and a sync-only middleware at the
@@ -199,9 +211,53 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Auth ------------------------------------------------------------------
 AUTH_USER_MODEL = "marketplace.User"
-LOGIN_URL = "login"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
+
+# django-allauth: e-mail is the login; verification is mandatory.
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_SIGNUP_FORM_CLASS = "marketplace.forms.RolesSignupForm"
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_CHANGE_EMAIL = True  # a new address replaces the old only once verified
+ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = 3
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False  # links are confirmed by a POST, not by a mail scanner
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_SESSION_REMEMBER = None
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if HTTPS else "http"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[SmartPay] "
+# Failed logins per address: 5 in 5 minutes, then 10 an hour — a growing lockout.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": env.str("LOGIN_FAILED_RATE", default="10/m/ip,5/5m/key,10/1h/key"),
+    "login": "30/m/ip",
+    "signup": "20/m/ip",
+    "reset_password": "20/m/ip,5/m/key",
+    "reset_password_from_key": "20/m/ip",
+    "confirm_email": "1/3m/key",
+    "change_password": "5/m/user",
+    "reauthenticate": "10/m/user",
+}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "SmartPay"
+MFA_RECOVERY_CODE_COUNT = 10
+USERSESSIONS_TRACK_ACTIVITY = True
+# Third-party apps use the headless API at /_allauth/app/v1/ with a session token.
+HEADLESS_ONLY = False
+HEADLESS_CLIENTS = ("app", "browser")
+HEADLESS_SERVE_SPECIFICATION = True  # /_allauth/openapi.json, shown beside ours in /api/v1/docs/
+HEADLESS_SPECIFICATION_TEMPLATE_NAME = (
+    None  # its HTML page loads a CDN script; our docs page shows it
+)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -215,11 +271,6 @@ USE_I18N = True
 USE_TZ = True
 
 # --- Security --------------------------------------------------------------
-# HTTPS=true in production turns on secure cookies, HSTS and the SSL redirect;
-# the embedded default serves plain HTTP on localhost.
-HTTPS = env.bool("HTTPS", default=False)
-if HTTPS and not env.str("SECRET_KEY", default=""):
-    raise ImproperlyConfigured("HTTPS=true is production: set SECRET_KEY in the environment.")
 SECURE_SSL_REDIRECT = HTTPS
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # load balancers probe over HTTP
 if env.bool("TRUST_X_FORWARDED_PROTO", default=HTTPS):
@@ -255,6 +306,8 @@ CONTENT_SECURITY_POLICY = {
 # --- API -------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # `X-Session-Token` from allauth's headless app API, for third-party apps.
+        "allauth.headless.contrib.rest_framework.authentication.XSessionTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -292,6 +345,13 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {
+        "urls": [
+            {"url": "/api/v1/schema/", "name": "SmartPay API v1"},
+            {"url": "/_allauth/openapi.json", "name": "Accounts (sign-up, login, MFA)"},
+        ],
+        "persistAuthorization": True,
+    },
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,

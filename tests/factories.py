@@ -3,6 +3,7 @@
 from typing import cast
 
 import factory
+from allauth.account.models import EmailAddress
 from django.contrib.auth.hashers import make_password
 
 from marketplace.models import User
@@ -28,3 +29,10 @@ class UserFactory(factory.django.DjangoModelFactory[User]):
 def make_user(**fields: object) -> User:
     """``UserFactory(...)`` typed as the model it returns."""
     return cast(User, UserFactory(**fields))
+
+
+def verified_user(**fields: object) -> User:
+    """A user whose primary e-mail address is verified, as after sign-up."""
+    user = make_user(**fields)
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    return user

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+from django.core import mail
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
@@ -41,3 +44,9 @@ def manage(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.
         timeout=timeout,
         check=False,
     )
+
+
+def link_in_last_mail(pattern: str) -> str:
+    match = re.search(rf"https?://[^/\s]+(?P<path>{pattern})", str(mail.outbox[-1].body))
+    assert match, mail.outbox[-1].body
+    return match.group("path")

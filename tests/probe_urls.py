@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace.models import User
+from marketplace.permissions import IsVerified
 from smartpay.api.idempotency import idempotent
 from smartpay.errors import InvalidTransition
 
@@ -57,6 +58,13 @@ class PersonView(APIView):
         return Response({"id": person.pk})
 
 
+class VerifiedOnlyView(APIView):
+    permission_classes = [IsVerified]
+
+    def post(self, request: Request) -> Response:
+        return Response({"ok": True})
+
+
 class TransitionView(APIView):
     def post(self, request: Request) -> Response:
         raise InvalidTransition("A released milestone cannot be funded.")
@@ -66,6 +74,7 @@ probe = [
     path("payments/", PaymentView.as_view()),
     path("people/<int:pk>/", PersonView.as_view()),
     path("transition/", TransitionView.as_view()),
+    path("verified-only/", VerifiedOnlyView.as_view()),
 ]
 
 urlpatterns = [

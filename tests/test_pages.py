@@ -3,7 +3,7 @@
 import pytest
 from django.conf import settings
 
-from tests.factories import PASSWORD, make_user
+from tests.factories import PASSWORD, verified_user
 
 pytestmark = pytest.mark.django_db
 
@@ -44,13 +44,16 @@ def test_pages_send_csp_and_security_headers(client):
     assert response["Referrer-Policy"] == "same-origin"
 
 
-def test_demo_style_login_works_and_greets_the_user(client):
-    user = make_user(email="clara@example.test", first_name="Clara", last_name="Client")
+def test_login_page_logs_in_and_greets_the_user(client):
+    user = verified_user(email="clara@example.test", first_name="Clara", last_name="Client")
     page = client.get("/accounts/login/")
+    html = page.content.decode()
     assert page.status_code == 200
-    assert '<label for="id_username">E-mail address</label>' in page.content.decode()
+    assert '<label for="id_login">' in html
+    assert 'autocomplete="current-password"' in html
+    assert "Sign in with Ethereum" in html
     response = client.post(
-        "/accounts/login/", {"username": "CLARA@example.test", "password": PASSWORD}, follow=True
+        "/accounts/login/", {"login": "CLARA@example.test", "password": PASSWORD}, follow=True
     )
     html = response.content.decode()
     assert response.status_code == 200
@@ -60,18 +63,18 @@ def test_demo_style_login_works_and_greets_the_user(client):
 
 
 def test_wrong_password_is_a_form_error_not_a_login(client):
-    make_user(email="clara@example.test")
-    response = client.post(
-        "/accounts/login/", {"username": "clara@example.test", "password": "nope"}
-    )
+    verified_user(email="clara@example.test")
+    response = client.post("/accounts/login/", {"login": "clara@example.test", "password": "nope"})
     assert response.status_code == 200
-    assert 'role="alert"' in response.content.decode()
+    assert 'class="form-errors" role="alert"' in response.content.decode()
     assert "_auth_user_id" not in client.session
 
 
-def test_logout_is_a_post(client, user):
+def test_logout_asks_first_and_happens_on_post(client, user):
     client.force_login(user)
-    assert client.get("/accounts/logout/").status_code == 405
+    confirm = client.get("/accounts/logout/")
+    assert confirm.status_code == 200
+    assert "_auth_user_id" in client.session
     client.post("/accounts/logout/")
     assert "_auth_user_id" not in client.session
 
@@ -86,7 +89,7 @@ def test_csrf_is_enforced_on_pages():
     from django.test import Client
 
     strict = Client(enforce_csrf_checks=True)
-    response = strict.post("/accounts/login/", {"username": "a@b.test", "password": "x"})
+    response = strict.post("/accounts/login/", {"login": "a@b.test", "password": "x"})
     assert response.status_code == 403
 
 

@@ -1,0 +1,15 @@
+"""Marketplace pages. Included at the site root by smartpay/urls.py."""
+
+from django.urls import path
+
+from marketplace import views_wallets
+
+urlpatterns = [
+    path("accounts/wallets/", views_wallets.wallet_list, name="wallets"),
+    path(
+        "accounts/wallets/<int:pk>/primary/",
+        views_wallets.make_primary,
+        name="wallet_make_primary",
+    ),
+    path("accounts/wallets/<int:pk>/unlink/", views_wallets.unlink, name="wallet_unlink"),
+]
