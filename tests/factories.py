@@ -5,8 +5,18 @@ from typing import cast
 import factory
 from allauth.account.models import EmailAddress
 from django.contrib.auth.hashers import make_password
+from django.utils import timezone
 
-from marketplace.models import User
+from marketplace.models import (
+    Category,
+    Contract,
+    Job,
+    Milestone,
+    Proposal,
+    ProposalMilestone,
+    User,
+)
+from marketplace.money import CURRENCIES, Rail
 
 PASSWORD = "correct-horse-battery-staple"
 # Hashing once keeps user creation fast; tests that log in use PASSWORD.
@@ -36,3 +46,79 @@ def verified_user(**fields: object) -> User:
     user = make_user(**fields)
     EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     return user
+
+
+# --- marketplace ------------------------------------------------------------
+
+
+def any_category() -> Category:
+    """A category from the catalogue the data migration loads."""
+    return Category.objects.order_by("pk").first() or Category.objects.create(
+        name="Web Development", slug="web-development"
+    )
+
+
+def make_job(client: User | None = None, **fields: object) -> Job:
+    """An open public job with a 2,500.00 USD budget."""
+    client = client or make_user(is_client=True)
+    defaults: dict[str, object] = {
+        "title": "Build a Django escrow dashboard",
+        "description": "A dashboard for milestone payments, with tests.",
+        "category": any_category(),
+        "budget": 250_000,
+        "currency": "usd",
+        "status": Job.Status.OPEN,
+        "published_at": timezone.now(),
+    }
+    defaults.update(fields)
+    return Job.objects.create(client=client, **defaults)
+
+
+def make_proposal(
+    job: Job | None = None,
+    freelancer: User | None = None,
+    amounts: tuple[int, ...] = (100_000, 150_000),
+) -> Proposal:
+    """A submitted proposal whose plan has one milestone per amount."""
+    job = job or make_job()
+    freelancer = freelancer or make_user(is_client=False, is_freelancer=True)
+    proposal = Proposal.objects.create(
+        job=job,
+        freelancer=freelancer,
+        cover_letter="I have built three of these.",
+        currency=job.currency,
+        total=sum(amounts),
+    )
+    for position, amount in enumerate(amounts, 1):
+        ProposalMilestone.objects.create(
+            proposal=proposal, position=position, title=f"Milestone {position}", amount=amount
+        )
+    return proposal
+
+
+def make_contract(
+    proposal: Proposal | None = None, status: str = Contract.Status.ACTIVE
+) -> Contract:
+    """A contract (active by default) with the proposal's milestones, all unfunded."""
+    proposal = proposal or make_proposal()
+    contract = Contract.objects.create(
+        job=proposal.job,
+        proposal=proposal,
+        client=proposal.job.client,
+        freelancer=proposal.freelancer,
+        title=proposal.job.title,
+        currency=proposal.currency,
+        rail=Rail.CARD if CURRENCIES[proposal.currency].rail == Rail.CARD else Rail.CHAIN,
+        fee_bps=1000,
+        status=status,
+        accepted_at=timezone.now() if status == Contract.Status.ACTIVE else None,
+    )
+    for planned in proposal.milestones.all():
+        Milestone.objects.create(
+            contract=contract,
+            position=planned.position,
+            title=planned.title,
+            amount=planned.amount,
+            due_date=planned.due_date,
+        )
+    return contract

@@ -1,4 +1,4 @@
-"""Marketplace data. The user model lives here from the first migration."""
+"""Users, their wallets and sign-in nonces. The user model dates from the first migration."""
 
 from __future__ import annotations
 
