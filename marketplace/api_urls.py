@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from marketplace import api, wallet_api
 
@@ -11,4 +11,7 @@ urlpatterns = [
     path(
         "wallets/<int:pk>/primary/", wallet_api.WalletPrimaryView.as_view(), name="wallet-primary"
     ),
+    path("", include("marketplace.api_urls_profiles")),
+    path("", include("marketplace.api_urls_jobs")),
+    path("", include("marketplace.api_urls_contracts")),
 ]

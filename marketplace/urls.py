@@ -1,6 +1,6 @@
 """Marketplace pages. Included at the site root by smartpay/urls.py."""
 
-from django.urls import path
+from django.urls import include, path
 
 from marketplace import views_wallets
 
@@ -12,4 +12,7 @@ urlpatterns = [
         name="wallet_make_primary",
     ),
     path("accounts/wallets/<int:pk>/unlink/", views_wallets.unlink, name="wallet_unlink"),
+    path("", include("marketplace.urls_profiles")),
+    path("", include("marketplace.urls_jobs")),
+    path("", include("marketplace.urls_contracts")),
 ]

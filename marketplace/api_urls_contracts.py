@@ -1,0 +1,5 @@
+"""Marketplace contracts API routes (under /api/v1/)."""
+
+from django.urls import URLPattern, URLResolver
+
+urlpatterns: list[URLPattern | URLResolver] = []

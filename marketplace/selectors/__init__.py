@@ -1,0 +1,1 @@
+"""Marketplace reads that need care (permissions, query counts), one module per area."""

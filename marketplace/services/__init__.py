@@ -1,0 +1,1 @@
+"""Marketplace services: verbs that change state, one module per area."""

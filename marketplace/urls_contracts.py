@@ -1,0 +1,5 @@
+"""Marketplace contracts pages."""
+
+from django.urls import URLPattern, URLResolver
+
+urlpatterns: list[URLPattern | URLResolver] = []

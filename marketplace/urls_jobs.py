@@ -1,0 +1,5 @@
+"""Marketplace jobs pages."""
+
+from django.urls import URLPattern, URLResolver
+
+urlpatterns: list[URLPattern | URLResolver] = []

@@ -1,0 +1,5 @@
+"""Marketplace profiles pages."""
+
+from django.urls import URLPattern, URLResolver
+
+urlpatterns: list[URLPattern | URLResolver] = []
