@@ -33,3 +33,7 @@ class WalletAdmin(admin.ModelAdmin):
     search_fields = ("address", "user__email")
     readonly_fields = ("address", "user", "created_at")
     list_select_related = ("user",)
+
+
+# Each area registers its own models.
+from marketplace import admin_contracts, admin_jobs, admin_profiles  # noqa: E402, F401

@@ -17,6 +17,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from marketplace.models import ARBITERS_GROUP, User
+from smartpay.demo_marketplace import marketplace_steps
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ DEMO_USERS = [
     DemoUser("freelancer@demo.smartpay.test", "Felix", "Freelancer", is_freelancer=True),
     DemoUser("both@demo.smartpay.test", "Bo", "Both", is_client=True, is_freelancer=True),
     DemoUser("arbiter@demo.smartpay.test", "Ada", "Arbiter", is_staff=True, arbiter=True),
+    DemoUser("ines@demo.smartpay.test", "Inès", "Designer", is_freelancer=True),
+    DemoUser("omar@demo.smartpay.test", "Omar", "Solidity", is_freelancer=True),
 ]
 
 
@@ -79,7 +82,8 @@ def demo_totp_url(email: str) -> str | None:
 
 def demo_steps() -> list[tuple[str, Callable[[], object]]]:
     """Named steps, run in order; each is safe to run twice."""
-    return [(f"user {spec.email}", partial(create_demo_user, spec)) for spec in DEMO_USERS]
+    users = [(f"user {spec.email}", partial(create_demo_user, spec)) for spec in DEMO_USERS]
+    return users + marketplace_steps()
 
 
 def database_is_empty() -> bool:

@@ -122,3 +122,53 @@ def make_contract(
             due_date=planned.due_date,
         )
     return contract
+
+
+def fund_for_test(milestone: Milestone) -> Milestone:
+    """Put a draft milestone into FUNDED through the one transition function, as escrow will."""
+    from django.db import transaction
+
+    from marketplace import lifecycle
+
+    with transaction.atomic():
+        locked = Milestone.objects.select_for_update().get(pk=milestone.pk)
+        lifecycle.transition_milestone(locked, Milestone.Status.FUNDED, actor=None, note="test")
+    milestone.refresh_from_db()
+    return milestone
+
+
+# --- jobs and proposals -------------------------------------------------------
+
+
+def verified_freelancer(**fields: object) -> User:
+    """A freelancer (not a client) with a verified e-mail address, ready to propose."""
+    return verified_user(**{"is_client": False, "is_freelancer": True, **fields})
+
+
+# --- profiles and reviews -----------------------------------------------------
+
+from marketplace.models import Profile, Skill  # noqa: E402 - appended section
+
+
+def make_freelancer_profile(
+    user: User | None = None, skills: tuple[str, ...] = (), **fields: object
+) -> Profile:
+    """A freelancer with a saved Profile; ``skills`` are slugs from the catalogue."""
+    user = user or make_user(is_client=False, is_freelancer=True)
+    profile, _ = Profile.objects.update_or_create(user=user, defaults=fields)
+    if skills:
+        profile.skills.set(Skill.objects.filter(slug__in=skills))
+    return profile
+
+
+def make_completed_contract(
+    days_ago: float = 0, client: User | None = None, freelancer: User | None = None
+) -> Contract:
+    """A contract completed ``days_ago`` days ago between ``client`` and ``freelancer``."""
+    from datetime import timedelta
+
+    proposal = make_proposal(job=make_job(client) if client else None, freelancer=freelancer)
+    contract = make_contract(proposal, status=Contract.Status.COMPLETED)
+    contract.completed_at = timezone.now() - timedelta(days=days_ago)
+    contract.save(update_fields=["completed_at"])
+    return contract

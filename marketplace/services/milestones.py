@@ -1,0 +1,380 @@
+"""Milestones of an active contract: edit the unfunded plan, submit work, ask for a revision.
+
+Status changes go through ``marketplace.lifecycle.transition_milestone``. Lock order:
+contract -> milestone (see marketplace.services.contracts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from marketplace import lifecycle
+from marketplace.models import (
+    Contract,
+    Milestone,
+    RevisionRequest,
+    Submission,
+    SubmissionFile,
+    User,
+)
+from marketplace.money import format_amount
+from marketplace.services.contracts import (
+    complete_contract_if_done,
+    lock_party_contract,
+    notify_on_commit,
+    record_activity,
+    visible_contracts,
+    workroom_url,
+)
+from smartpay.errors import Conflict, DomainError, NotAllowed, NotFoundError
+
+MAX_FILES = 10
+MAX_FILE_BYTES = 25 * 1024 * 1024
+MAX_MESSAGE_CHARS = 10_000
+CHUNK = 64 * 1024
+
+_ZIP = (b"PK\x03\x04", b"PK\x05\x06")
+# extension -> (content type we store, accepted leading bytes or None when not cheap to check)
+ALLOWED_FILES: dict[str, tuple[str, tuple[bytes, ...] | None]] = {
+    "pdf": ("application/pdf", (b"%PDF-",)),
+    "png": ("image/png", (b"\x89PNG\r\n\x1a\n",)),
+    "jpg": ("image/jpeg", (b"\xff\xd8\xff",)),
+    "jpeg": ("image/jpeg", (b"\xff\xd8\xff",)),
+    "gif": ("image/gif", (b"GIF87a", b"GIF89a")),
+    "txt": ("text/plain", None),
+    "md": ("text/markdown", None),
+    "csv": ("text/csv", None),
+    "zip": ("application/zip", _ZIP),
+    "docx": (
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        _ZIP,
+    ),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", _ZIP),
+    "pptx": (
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        _ZIP,
+    ),
+    "mp4": ("video/mp4", None),  # checked by its "ftyp" box below
+}
+TEXT_EXTENSIONS = {"txt", "md", "csv"}
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    upload: Any
+    name: str
+    size: int
+    content_type: str
+    sha256: str
+
+
+def _clean_name(raw: str) -> str:
+    name = os.path.basename(raw.replace("\\", "/")).strip()
+    stem, dot, ext = name.rpartition(".")
+    if len(name) > 255:
+        name = f"{stem[: 250 - len(ext)]}{dot}{ext}"
+    return name
+
+
+def _leading_bytes_match(ext: str, head: bytes) -> bool:
+    if ext == "mp4":
+        return head[4:8] == b"ftyp"
+    if ext in TEXT_EXTENSIONS:
+        return b"\x00" not in head  # binary content renamed to .txt
+    signatures = ALLOWED_FILES[ext][1]
+    return signatures is None or head.startswith(signatures)
+
+
+def check_files(files: Sequence[Any]) -> list[CheckedFile]:
+    """Validate every upload before anything is written; return them with their digests."""
+    if len(files) > MAX_FILES:
+        raise DomainError(f"Attach at most {MAX_FILES} files.", code="too_many_files")
+    checked = []
+    for upload in files:
+        name = _clean_name(upload.name or "")
+        ext = name.rpartition(".")[2].lower() if "." in name else ""
+        if ext not in ALLOWED_FILES:
+            raise DomainError(
+                f"{name or 'The file'}: this type of file is not allowed. Allowed: "
+                f"{', '.join(sorted(ALLOWED_FILES))}.",
+                code="file_type_not_allowed",
+            )
+        if upload.size > MAX_FILE_BYTES:
+            raise DomainError(
+                f"{name} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB.",
+                code="file_too_large",
+            )
+        digest = hashlib.sha256()
+        upload.seek(0)
+        head = b""
+        for chunk in upload.chunks(CHUNK):
+            if len(head) < 16:
+                head += chunk[: 16 - len(head)]
+            digest.update(chunk)
+        if ext in TEXT_EXTENSIONS:
+            upload.seek(0)
+            head = upload.read(8192)
+        upload.seek(0)
+        if not _leading_bytes_match(ext, head):
+            raise DomainError(
+                f"{name} does not look like a .{ext} file.", code="file_type_not_allowed"
+            )
+        checked.append(
+            CheckedFile(upload, name, upload.size, ALLOWED_FILES[ext][0], digest.hexdigest())
+        )
+    return checked
+
+
+# --- the plan of an active contract -------------------------------------------
+
+
+def _lock_for_client(actor: User, contract_id: int) -> Contract:
+    contract = lock_party_contract(actor, contract_id)
+    if contract.client_id != actor.pk:
+        raise NotAllowed("Only the client edits the milestone plan.")
+    if contract.status != Contract.Status.ACTIVE:
+        raise Conflict("The contract is not active.", code="contract_not_active")
+    return contract
+
+
+def _contract_id_of(actor: User, milestone_id: int) -> int:
+    contract_id = (
+        Milestone.objects.filter(pk=milestone_id, contract__in=visible_contracts(actor))
+        .values_list("contract_id", flat=True)
+        .first()
+    )
+    if contract_id is None:
+        raise NotFoundError("No such milestone.")
+    return contract_id
+
+
+def _lock_draft(actor: User, milestone_id: int) -> tuple[Contract, Milestone]:
+    contract = _lock_for_client(actor, _contract_id_of(actor, milestone_id))
+    milestone = Milestone.objects.select_for_update().get(pk=milestone_id)
+    if milestone.status != Milestone.Status.DRAFT:
+        raise Conflict(
+            f"Only unfunded milestones can change; this one is "
+            f"{milestone.get_status_display().lower()}.",
+            code="milestone_not_draft",
+        )
+    return contract, milestone
+
+
+def _check_terms(title: str | None, amount: int | None) -> None:
+    if title is not None and not title.strip():
+        raise DomainError("Give the milestone a title.", code="title_required")
+    if amount is not None and int(amount) <= 0:
+        raise DomainError(
+            "A milestone's amount must be more than zero.", code="amount_not_positive"
+        )
+
+
+def _tell_freelancer(contract: Contract, actor: User, verb: str, summary: str) -> None:
+    record_activity(contract, actor, verb, summary)
+    notify_on_commit(
+        contract.freelancer_id,
+        verb,
+        f"Milestones changed: {contract.title}",
+        workroom_url(contract),
+    )
+
+
+def add_milestone(
+    *, actor: User, contract_id: int, title: str, amount: int, due_date: date | None = None
+) -> Milestone:
+    """The client adds an unfunded milestone at the end of an active contract's plan."""
+    _check_terms(title, amount)
+    with transaction.atomic():
+        contract = _lock_for_client(actor, contract_id)
+        last = contract.milestones.aggregate(last=Max("position"))["last"] or 0
+        milestone = Milestone.objects.create(
+            contract=contract,
+            position=last + 1,
+            title=title.strip(),
+            amount=int(amount),
+            due_date=due_date,
+        )
+        _tell_freelancer(
+            contract,
+            actor,
+            "milestone_added",
+            f"{actor.display_name} added milestone “{milestone.title}” "
+            f"({format_amount(milestone.amount, contract.currency)}).",
+        )
+    return milestone
+
+
+_UNCHANGED: Any = object()
+
+
+def update_milestone(
+    *,
+    actor: User,
+    milestone_id: int,
+    title: str | None = None,
+    amount: int | None = None,
+    due_date: date | Any | None = _UNCHANGED,
+) -> Milestone:
+    """The client changes an unfunded milestone's title, amount or due date."""
+    _check_terms(title, amount)
+    with transaction.atomic():
+        contract, milestone = _lock_draft(actor, milestone_id)
+        changes = []
+        if title is not None and title.strip() != milestone.title:
+            milestone.title = title.strip()
+            changes.append("title")
+        if amount is not None and int(amount) != milestone.amount:
+            milestone.amount = int(amount)
+            changes.append(f"amount {format_amount(milestone.amount, contract.currency)}")
+        if due_date is not _UNCHANGED and due_date != milestone.due_date:
+            milestone.due_date = due_date
+            changes.append("due date")
+        if changes:
+            milestone.save(update_fields=["title", "amount", "due_date", "updated_at"])
+            _tell_freelancer(
+                contract,
+                actor,
+                "milestone_changed",
+                f"{actor.display_name} changed milestone “{milestone.title}”: "
+                f"{', '.join(changes)}.",
+            )
+    return milestone
+
+
+def remove_milestone(*, actor: User, milestone_id: int) -> Contract:
+    """The client removes an unfunded milestone; later ones move up to keep positions 1..n."""
+    with transaction.atomic():
+        contract, milestone = _lock_draft(actor, milestone_id)
+        if contract.milestones.count() == 1:
+            raise Conflict("A contract keeps at least one milestone.", code="last_milestone")
+        position, title = milestone.position, milestone.title
+        milestone.delete()
+        # Ascending order: each row moves into the gap the previous one left.
+        for later in contract.milestones.select_for_update().filter(position__gt=position):
+            later.position -= 1
+            later.save(update_fields=["position", "updated_at"])
+        _tell_freelancer(
+            contract,
+            actor,
+            "milestone_removed",
+            f"{actor.display_name} removed milestone “{title}”.",
+        )
+        # Removing the last unfinished milestone may finish the contract.
+        complete_contract_if_done(contract)
+    return contract
+
+
+# --- delivering work ----------------------------------------------------------
+
+
+def _lock_milestone_as(actor: User, milestone_id: int, role: str) -> tuple[Contract, Milestone]:
+    contract = lock_party_contract(actor, _contract_id_of(actor, milestone_id))
+    if getattr(contract, f"{role}_id") != actor.pk:
+        raise NotAllowed(f"Only the {role} may do that.")
+    if contract.status != Contract.Status.ACTIVE:
+        raise Conflict("The contract is not active.", code="contract_not_active")
+    return contract, Milestone.objects.select_for_update().get(pk=milestone_id)
+
+
+def submit_milestone(
+    *, actor: User, milestone_id: int, message: str, files: Iterable[Any] = ()
+) -> Submission:
+    """The freelancer delivers work on a funded milestone; the review window starts."""
+    message = (message or "").strip()
+    if not message:
+        raise DomainError("Describe what you are delivering.", code="message_required")
+    if len(message) > MAX_MESSAGE_CHARS:
+        raise DomainError(
+            f"Keep the message under {MAX_MESSAGE_CHARS} characters.", code="message_too_long"
+        )
+    checked = check_files(list(files))
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            contract, milestone = _lock_milestone_as(actor, milestone_id, "freelancer")
+            lifecycle.transition_milestone(
+                milestone, Milestone.Status.SUBMITTED, actor=actor, note=message[:200]
+            )
+            milestone.review_deadline = timezone.now() + timedelta(days=settings.ESCROW_REVIEW_DAYS)
+            milestone.save(update_fields=["review_deadline", "updated_at"])
+            last = milestone.submissions.aggregate(last=Max("number"))["last"] or 0
+            submission = Submission.objects.create(
+                milestone=milestone, number=last + 1, message=message, submitted_by=actor
+            )
+            for item in checked:
+                row = SubmissionFile(
+                    submission=submission,
+                    name=item.name,
+                    size=item.size,
+                    content_type=item.content_type,
+                    sha256=item.sha256,
+                )
+                row.file.save(item.name, File(item.upload, name=item.name), save=False)
+                stored.append(row.file.name)
+                row.save()
+            record_activity(
+                contract,
+                actor,
+                "milestone_submitted",
+                f"{actor.display_name} submitted work on “{milestone.title}”"
+                f" (submission {submission.number}, {len(checked)} file(s)).",
+            )
+            notify_on_commit(
+                contract.client_id,
+                "milestone_submitted",
+                f"Work submitted: {milestone.title}",
+                workroom_url(contract),
+            )
+    except BaseException:
+        # The rows rolled back; the bytes already in storage must go too.
+        for name in stored:
+            default_storage.delete(name)
+        raise
+    return submission
+
+
+def request_revision(*, actor: User, milestone_id: int, reason: str) -> RevisionRequest:
+    """The client sends submitted work back; the milestone is funded again and awaits
+    a new submission."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError("Say what needs to change.", code="reason_required")
+    if len(reason) > MAX_MESSAGE_CHARS:
+        raise DomainError(
+            f"Keep the reason under {MAX_MESSAGE_CHARS} characters.", code="reason_too_long"
+        )
+    with transaction.atomic():
+        contract, milestone = _lock_milestone_as(actor, milestone_id, "client")
+        lifecycle.transition_milestone(
+            milestone, Milestone.Status.FUNDED, actor=actor, note=reason[:200]
+        )
+        milestone.review_deadline = None
+        milestone.save(update_fields=["review_deadline", "updated_at"])
+        revision = RevisionRequest.objects.create(
+            milestone=milestone, reason=reason, requested_by=actor
+        )
+        record_activity(
+            contract,
+            actor,
+            "revision_requested",
+            f"{actor.display_name} asked for a revision of “{milestone.title}”: {reason}",
+        )
+        notify_on_commit(
+            contract.freelancer_id,
+            "revision_requested",
+            f"Revision requested: {milestone.title}",
+            workroom_url(contract),
+        )
+    return revision
