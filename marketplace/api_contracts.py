@@ -25,6 +25,7 @@ from marketplace.permissions import IsVerified
 from marketplace.selectors import contracts as selectors
 from marketplace.services import contracts as contract_services
 from marketplace.services import milestones as milestone_services
+from smartpay.api.fields import ChoiceLabelField
 
 ERROR_EXAMPLE = OpenApiExample(
     "Refused",
@@ -53,7 +54,7 @@ class MilestoneSerializer(serializers.ModelSerializer[Milestone]):
     status = serializers.CharField(
         read_only=True, help_text=f"One of: {', '.join(Milestone.Status.values)}."
     )
-    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    status_display = ChoiceLabelField("status")
 
     class Meta:
         model = Milestone
@@ -83,8 +84,8 @@ class ContractSerializer(serializers.ModelSerializer[Contract]):
     status = serializers.CharField(
         read_only=True, help_text=f"One of: {', '.join(Contract.Status.values)}."
     )
-    status_display = serializers.CharField(source="get_status_display", read_only=True)
-    rail_display = serializers.CharField(source="get_rail_display", read_only=True)
+    status_display = ChoiceLabelField("status")
+    rail_display = ChoiceLabelField("rail")
     total = serializers.SerializerMethodField(help_text="Sum of the milestones, minor units.")
     total_display = serializers.SerializerMethodField()
     milestones = MilestoneSerializer(many=True, read_only=True)

@@ -25,6 +25,7 @@ from marketplace.selectors.jobs import ORDERINGS, JobFilters
 from marketplace.services import jobs as job_services
 from marketplace.services import proposals as proposal_services
 from marketplace.services.proposals import PlannedMilestone
+from smartpay.api.fields import ChoiceLabelField
 
 # --- serializers ----------------------------------------------------------
 
@@ -66,8 +67,8 @@ class JobSerializer(serializers.ModelSerializer[Job]):
     client = PersonSerializer(read_only=True)
     budget = MinorUnitsField(read_only=True, help_text="Minor units of `currency`.")
     budget_display = serializers.SerializerMethodField()
-    status_display = serializers.CharField(source="get_status_display", read_only=True)
-    visibility_display = serializers.CharField(source="get_visibility_display", read_only=True)
+    status_display = ChoiceLabelField("status")
+    visibility_display = ChoiceLabelField("visibility")
     proposal_count = serializers.IntegerField(read_only=True, default=0)
 
     class Meta:
@@ -192,7 +193,7 @@ class ProposalSerializer(serializers.ModelSerializer[Proposal]):
     freelancer = PersonSerializer(read_only=True)
     total = MinorUnitsField(read_only=True)
     total_display = serializers.SerializerMethodField()
-    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    status_display = ChoiceLabelField("status")
     milestones = ProposalMilestoneSerializer(many=True, read_only=True)
 
     class Meta:

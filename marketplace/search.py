@@ -1,16 +1,16 @@
 """Job search: PostgreSQL full-text search with ranking; a plain match elsewhere.
 
-On PostgreSQL the vector below must stay exactly the expression of the GIN index
-``marketplace_job_search_gin`` (migration 0006), or the planner falls back to a
-sequential scan over every job.
+On PostgreSQL each job's vector is a stored generated column, ``search_vector``
+(migration 0007, GIN index ``marketplace_job_search_gin``); the model doesn't
+declare it because SQLite has no equivalent.
 """
 
 from __future__ import annotations
 
-from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
 from django.db import connection
 from django.db.models import BooleanField, F, Q, QuerySet
-from django.db.models.expressions import CombinedExpression
+from django.db.models.expressions import CombinedExpression, RawSQL
 
 from marketplace.models import Job
 
@@ -18,15 +18,9 @@ SEARCH_CONFIG = "english"
 MAX_QUERY_LENGTH = 200
 
 
-def job_search_vector() -> CombinedExpression:
-    """The indexed expression (see migration 0006_job_search_index)."""
-    return SearchVector("title", weight="A", config=SEARCH_CONFIG) + SearchVector(
-        "description", weight="B", config=SEARCH_CONFIG
-    )
-
-
-# Named in migration 0006; expressions are copied when a query uses them.
-JOB_SEARCH_VECTOR = job_search_vector()
+def job_search_vector() -> RawSQL:
+    """The stored, indexed vector column (title weighted A, description B)."""
+    return RawSQL('"marketplace_job"."search_vector"', [], output_field=SearchVectorField())
 
 
 def uses_full_text() -> bool:
@@ -42,8 +36,6 @@ def search_jobs(queryset: QuerySet[Job], text: str) -> QuerySet[Job]:
     if uses_full_text():
         query = SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG)
         vector = job_search_vector()
-        # The @@ test is written on the indexed expression itself, so the
-        # planner answers it from the GIN index.
         return queryset.filter(_matches(vector, query)).annotate(rank=SearchRank(vector, query))
     words = text.split()
     condition = Q()
@@ -52,7 +44,7 @@ def search_jobs(queryset: QuerySet[Job], text: str) -> QuerySet[Job]:
     return queryset.filter(condition)
 
 
-def _matches(vector: CombinedExpression, query: SearchQuery) -> Q:
+def _matches(vector: RawSQL, query: SearchQuery) -> Q:
     return Q(CombinedExpression(vector, "@@", query, output_field=BooleanField()))
 
 
