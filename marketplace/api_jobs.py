@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from marketplace.api_profiles import CategorySerializer
 from marketplace.models import Category, Job, JobInvite, Proposal, ProposalMilestone, Skill, User
 from marketplace.money import CURRENCY_CHOICES, format_amount
 from marketplace.selectors import jobs as job_selectors
@@ -28,13 +29,6 @@ from marketplace.services.proposals import PlannedMilestone
 from smartpay.api.fields import ChoiceLabelField
 
 # --- serializers ----------------------------------------------------------
-
-
-class CategoryRefSerializer(serializers.ModelSerializer[Category]):
-    class Meta:
-        model = Category
-        fields = ["id", "slug", "name"]
-        read_only_fields = fields
 
 
 class SkillRefSerializer(serializers.ModelSerializer[Skill]):
@@ -62,7 +56,7 @@ class MinorUnitsField(serializers.IntegerField):
 
 
 class JobSerializer(serializers.ModelSerializer[Job]):
-    category = CategoryRefSerializer(read_only=True)
+    category = CategorySerializer(read_only=True)
     skills = SkillRefSerializer(many=True, read_only=True)
     client = PersonSerializer(read_only=True)
     budget = MinorUnitsField(read_only=True, help_text="Minor units of `currency`.")

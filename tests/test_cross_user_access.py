@@ -194,12 +194,8 @@ def test_every_route_with_an_id_is_listed():
 
 
 @pytest.fixture
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    }
+def _media(tmp_media):
+    return tmp_media
 
 
 @pytest.mark.django_db

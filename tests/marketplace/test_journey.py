@@ -22,12 +22,8 @@ REPORT = b"%PDF-1.7 milestone report"
 
 
 @pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    }
+def _media(tmp_media):
+    return tmp_media
 
 
 def api_for(user) -> APIClient:

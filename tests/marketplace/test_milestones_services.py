@@ -33,12 +33,8 @@ ZIP = b"PK\x03\x04" + b"\0" * 30
 
 
 @pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    }
+def _media(tmp_media):
+    return tmp_media
 
 
 def stored_files() -> list[str]:

@@ -16,8 +16,8 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 @pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+def _media(tmp_media):
+    return tmp_media
 
 
 def skill_slugs(count: int) -> list[str]:

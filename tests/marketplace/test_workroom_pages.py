@@ -40,12 +40,8 @@ PDF = b"%PDF-1.4\nreport"
 
 
 @pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    }
+def _media(tmp_media):
+    return tmp_media
 
 
 def stored_files() -> list[str]:
