@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 
 import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
+from notifications.consumers import user_group
 from tests.factories import make_user
 
 
@@ -77,3 +81,30 @@ def tmp_media(settings, tmp_path):
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     }
     return settings.MEDIA_ROOT
+
+
+class PushInbox:
+    """A user's live pushes as delivered by the real channel layer (in-memory or Redis)."""
+
+    def __init__(self, user_id: int) -> None:
+        self.layer = get_channel_layer()
+        self.channel = async_to_sync(self.layer.new_channel)()
+        async_to_sync(self.layer.group_add)(user_group(user_id), self.channel)
+
+    def payloads(self, wait: float = 0.3) -> list[dict]:
+        async def drain() -> list[dict]:
+            found: list[dict] = []
+            while True:
+                try:
+                    message = await asyncio.wait_for(self.layer.receive(self.channel), wait)
+                except TimeoutError:
+                    return found
+                found.append(message["payload"])
+
+        return async_to_sync(drain)()
+
+
+@pytest.fixture
+def live_pushes() -> type[PushInbox]:
+    """``inbox = live_pushes(user_id)`` before acting; ``inbox.payloads()`` after."""
+    return PushInbox

@@ -17,7 +17,7 @@ from marketplace import lifecycle
 from marketplace.models import Contract, ContractActivity, Job, Milestone, Proposal, User
 from marketplace.money import CURRENCIES, Rail
 from marketplace.permissions import UNVERIFIED_DETAIL, has_verified_email
-from notifications.push import push_to_user
+from notifications.push import notify_on_commit
 from smartpay.errors import Conflict, DomainError, NotAllowed, NotFoundError
 
 OPEN_PROPOSAL_STATUSES = (Proposal.Status.SUBMITTED, Proposal.Status.SHORTLISTED)
@@ -34,12 +34,6 @@ def record_activity(contract: Contract, actor: User | None, verb: str, summary: 
     ContractActivity.objects.create(
         contract=contract, actor=actor, verb=verb, summary=summary[:300]
     )
-
-
-def notify_on_commit(user_id: int, kind: str, title: str, url: str) -> None:
-    """Push a live notification once the transaction that caused it has committed."""
-    payload: dict[str, Any] = {"kind": kind, "title": title, "url": url}
-    transaction.on_commit(lambda: push_to_user(user_id, payload))
 
 
 def offer_url(contract: Contract) -> str:

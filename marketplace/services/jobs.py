@@ -14,7 +14,7 @@ from marketplace.models import Category, Job, JobInvite, Skill, User
 from marketplace.money import AMOUNT_DIGITS, CURRENCIES
 from marketplace.permissions import UNVERIFIED_DETAIL, has_verified_email
 from marketplace.selectors.jobs import visible_jobs
-from notifications.push import push_to_user
+from notifications.push import notify_on_commit
 from smartpay.errors import Conflict, DomainError, InvalidTransition, NotAllowed, NotFoundError
 
 EDITABLE_STATUSES = (Job.Status.DRAFT, Job.Status.OPEN)
@@ -206,10 +206,10 @@ def invite_freelancer(
                 )
         except IntegrityError:
             raise Conflict("That freelancer is already invited.", code="already_invited") from None
-        payload = {
-            "kind": "job_invite",
-            "title": f"You are invited to propose on “{job.title}”",
-            "url": reverse("job_detail", args=[job.pk]),
-        }
-        transaction.on_commit(lambda: push_to_user(freelancer.pk, payload))
+        notify_on_commit(
+            freelancer.pk,
+            "job_invite",
+            f"You are invited to propose on “{job.title}”",
+            reverse("job_detail", args=[job.pk]),
+        )
     return invite

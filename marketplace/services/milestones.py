@@ -33,11 +33,11 @@ from marketplace.money import format_amount
 from marketplace.services.contracts import (
     complete_contract_if_done,
     lock_party_contract,
-    notify_on_commit,
     record_activity,
     visible_contracts,
     workroom_url,
 )
+from notifications.push import notify_on_commit
 from smartpay.errors import Conflict, DomainError, NotAllowed, NotFoundError
 
 MAX_FILES = 10

@@ -18,7 +18,7 @@ from marketplace.money import AMOUNT_DIGITS
 from marketplace.selectors.jobs import visible_jobs
 from marketplace.selectors.proposals import visible_proposals
 from marketplace.services.jobs import ensure_verified
-from notifications.push import push_to_user
+from notifications.push import notify_on_commit
 from smartpay.errors import Conflict, DomainError, InvalidTransition, NotAllowed, NotFoundError
 
 MAX_MILESTONES = 20
@@ -76,11 +76,6 @@ def _write_plan(proposal: Proposal, milestones: Sequence[PlannedMilestone]) -> N
     )
 
 
-def _notify(user_id: int, kind: str, title: str, url: str) -> None:
-    payload = {"kind": kind, "title": title, "url": url}
-    transaction.on_commit(lambda: push_to_user(user_id, payload))
-
-
 def submit_proposal(
     *,
     actor: User,
@@ -121,7 +116,7 @@ def submit_proposal(
         except IntegrityError:
             raise Conflict("You already proposed on this job.", code="already_proposed") from None
         _write_plan(proposal, milestones)
-        _notify(
+        notify_on_commit(
             job.client_id,
             "proposal_submitted",
             f"New proposal on “{job.title}”",
@@ -196,7 +191,7 @@ def update_proposal(
         if milestones is not None:
             proposal.milestones.all().delete()
             _write_plan(proposal, milestones)
-        _notify(
+        notify_on_commit(
             proposal.job.client_id,
             "proposal_updated",
             f"A proposal on “{proposal.job.title}” was edited",
@@ -224,7 +219,7 @@ def shortlist_proposal(*, actor: User, proposal_id: int) -> Proposal:
         _ensure_undecided(proposal)
         proposal.status = Proposal.Status.SHORTLISTED
         proposal.save(update_fields=["status", "updated_at"])
-        _notify(
+        notify_on_commit(
             proposal.freelancer_id,
             "proposal_shortlisted",
             f"Your proposal on “{proposal.job.title}” was shortlisted",
@@ -240,7 +235,7 @@ def decline_proposal(*, actor: User, proposal_id: int) -> Proposal:
         _ensure_undecided(proposal)
         proposal.status = Proposal.Status.DECLINED
         proposal.save(update_fields=["status", "updated_at"])
-        _notify(
+        notify_on_commit(
             proposal.freelancer_id,
             "proposal_declined",
             f"Your proposal on “{proposal.job.title}” was declined",

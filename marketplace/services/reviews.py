@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from marketplace.models import Contract, ContractActivity, Profile, Review, User
-from notifications.push import push_to_user
+from notifications.push import notify_on_commit
 from smartpay.errors import Conflict, DomainError, InvalidTransition, NotFoundError
 
 # Reviews stay blind this long after completion; the window to write one is the same.
@@ -48,12 +48,6 @@ def recompute_rating(*, user_id: int) -> Profile:
 def _check_rating(rating: int) -> None:
     if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
         raise DomainError("The rating must be a whole number from 1 to 5.", code="invalid_rating")
-
-
-def _notify(user_id: int, title: str, url: str) -> None:
-    transaction.on_commit(
-        lambda: push_to_user(user_id, {"kind": "review", "title": title, "url": url})
-    )
 
 
 def _publish(reviews: Iterable[Review], *, now: datetime) -> int:
@@ -142,10 +136,13 @@ def leave_review(*, actor: User, contract_id: int, rating: int, text: str = "") 
             )
             review.refresh_from_db(fields=["published_at"])
             for party_id in (contract.client_id, contract.freelancer_id):
-                _notify(party_id, f"Reviews of “{contract.title}” are now visible.", url)
+                notify_on_commit(
+                    party_id, "review", f"Reviews of “{contract.title}” are now visible.", url
+                )
         else:
-            _notify(
+            notify_on_commit(
                 subject_id,
+                "review",
                 f"{actor.display_name} reviewed “{contract.title}”; leave yours to see it.",
                 url,
             )

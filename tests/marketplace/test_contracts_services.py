@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 import threading
-import types
-from unittest import mock
 
 import pytest
 from django.db import connection
 
-from marketplace.models import Contract, ContractActivity, Job, Milestone, Proposal
+from marketplace.models import Contract, ContractActivity, Job, Milestone, Profile, Proposal
 from marketplace.services import contracts as services
 from smartpay.errors import Conflict, DomainError, NotAllowed, NotFoundError
 from tests.factories import (
@@ -35,13 +32,13 @@ def setup_proposal(amounts=(100_000, 150_000), currency="usd"):
     return client, job, proposal
 
 
-def test_offer_snapshots_the_proposal_terms(settings, django_capture_on_commit_callbacks):
+def test_offer_snapshots_the_proposal_terms(
+    settings, django_capture_on_commit_callbacks, live_pushes
+):
     settings.PLATFORM_FEE_BPS = 750
     client, _job, proposal = setup_proposal()
-    with (
-        mock.patch.object(services, "push_to_user") as push,
-        django_capture_on_commit_callbacks(execute=True),
-    ):
+    inbox = live_pushes(proposal.freelancer_id)
+    with django_capture_on_commit_callbacks(execute=True):
         contract = services.offer_contract(actor=client, proposal_id=proposal.pk)
     assert contract.status == Contract.Status.OFFERED
     assert (contract.currency, contract.rail, contract.fee_bps) == ("usd", "card", 750)
@@ -52,9 +49,7 @@ def test_offer_snapshots_the_proposal_terms(settings, django_capture_on_commit_c
     proposal.refresh_from_db()
     assert proposal.status == Proposal.Status.ACCEPTED
     assert ContractActivity.objects.filter(contract=contract, verb="offer_sent").count() == 1
-    push.assert_called_once()
-    assert push.call_args.args[0] == proposal.freelancer_id
-    assert push.call_args.args[1]["kind"] == "offer_sent"
+    assert [p["kind"] for p in inbox.payloads()] == ["offer_sent"]
     # The snapshot is independent of later changes to the plan.
     proposal.milestones.update(amount=1)
     assert int(contract.milestones.get(position=1).amount) == 100_000
@@ -137,17 +132,18 @@ def test_second_offer_on_the_same_job_waits_for_the_first():
 
 
 def test_accept_activates_awards_and_declines_the_other_proposals(
-    django_capture_on_commit_callbacks,
+    django_capture_on_commit_callbacks, live_pushes
 ):
     client, job, proposal = setup_proposal()
     other = make_proposal(job, freelancer())
     withdrawn = make_proposal(job, freelancer())
     Proposal.objects.filter(pk=withdrawn.pk).update(status=Proposal.Status.WITHDRAWN)
     contract = services.offer_contract(actor=client, proposal_id=proposal.pk)
-    with (
-        mock.patch.object(services, "push_to_user") as push,
-        django_capture_on_commit_callbacks(execute=True),
-    ):
+    inboxes = {
+        user_id: live_pushes(user_id)
+        for user_id in (client.pk, other.freelancer_id, withdrawn.freelancer_id)
+    }
+    with django_capture_on_commit_callbacks(execute=True):
         services.accept_offer(actor=proposal.freelancer, contract_id=contract.pk)
     contract.refresh_from_db()
     job.refresh_from_db()
@@ -158,7 +154,7 @@ def test_accept_activates_awards_and_declines_the_other_proposals(
     assert job.status == Job.Status.AWARDED
     assert other.status == Proposal.Status.DECLINED
     assert withdrawn.status == Proposal.Status.WITHDRAWN
-    notified = {call.args[0] for call in push.call_args_list}
+    notified = {user_id for user_id, inbox in inboxes.items() if inbox.payloads()}
     assert notified == {client.pk, other.freelancer_id}
 
 
@@ -217,47 +213,25 @@ def test_withdraw_is_for_the_client_while_the_offer_waits():
 # --- completion ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def recorded(monkeypatch):
-    """Stand in for profiles.record_contract_completed, whether or not it exists yet."""
-    calls: list[int] = []
-    try:
-        import marketplace.services.profiles as profiles
-    except ImportError:
-        profiles = types.ModuleType("marketplace.services.profiles")
-        monkeypatch.setitem(sys.modules, "marketplace.services.profiles", profiles)
-    monkeypatch.setattr(
-        profiles,
-        "record_contract_completed",
-        lambda contract: calls.append(contract.pk),
-        raising=False,
-    )
-    return calls
+def completed_count(contract: Contract) -> int:
+    profile = Profile.objects.filter(user_id=contract.freelancer_id).first()
+    return profile.completed_contracts if profile else 0
 
 
-def test_contract_completes_when_every_milestone_is_final(recorded):
+def test_contract_completes_when_every_milestone_is_final_and_counts_once():
     contract = make_contract()
     first, second = contract.milestones.all()
     Milestone.objects.filter(pk=first.pk).update(status=Milestone.Status.RELEASED)
     assert services.complete_contract_if_done(contract) is False
-    assert recorded == []
+    assert completed_count(contract) == 0
     Milestone.objects.filter(pk=second.pk).update(status=Milestone.Status.REFUNDED)
     assert services.complete_contract_if_done(contract) is True
     contract.refresh_from_db()
     assert contract.status == Contract.Status.COMPLETED
     assert contract.completed_at
-    assert recorded == [contract.pk]
+    assert completed_count(contract) == 1
     assert services.complete_contract_if_done(contract) is False
-    assert recorded == [contract.pk]
-
-
-def test_completion_updates_the_freelancer_profile_when_profiles_exist():
-    profiles = pytest.importorskip("marketplace.services.profiles")
-    if not hasattr(profiles, "record_contract_completed"):
-        pytest.skip("profiles.record_contract_completed is not written yet")
-    contract = make_contract()
-    contract.milestones.update(status=Milestone.Status.RELEASED)
-    assert services.complete_contract_if_done(contract) is True
+    assert completed_count(contract) == 1
 
 
 # --- concurrency ----------------------------------------------------------------------

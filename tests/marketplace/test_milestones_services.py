@@ -16,11 +16,11 @@ from marketplace.models import (
     ContractActivity,
     Milestone,
     MilestoneEvent,
+    Profile,
     RevisionRequest,
     Submission,
     SubmissionFile,
 )
-from marketplace.services import contracts as contract_services
 from marketplace.services import milestones as services
 from smartpay.errors import Conflict, DomainError, InvalidTransition, NotAllowed, NotFoundError
 from tests.factories import fund_for_test, make_contract, make_proposal, make_user
@@ -61,12 +61,10 @@ def funded(contract: Contract, position: int = 1) -> Milestone:
 
 
 def test_client_adds_a_milestone_at_the_end_and_the_freelancer_is_told(
-    contract, django_capture_on_commit_callbacks
+    contract, django_capture_on_commit_callbacks, live_pushes
 ):
-    with (
-        mock.patch.object(contract_services, "push_to_user") as push,
-        django_capture_on_commit_callbacks(execute=True),
-    ):
+    inbox = live_pushes(contract.freelancer_id)
+    with django_capture_on_commit_callbacks(execute=True):
         added = services.add_milestone(
             actor=contract.client,
             contract_id=contract.pk,
@@ -76,7 +74,7 @@ def test_client_adds_a_milestone_at_the_end_and_the_freelancer_is_told(
         )
     assert (added.position, added.title, int(added.amount)) == (4, "Extra", 5_000)
     assert ContractActivity.objects.filter(contract=contract, verb="milestone_added").exists()
-    assert push.call_args.args[0] == contract.freelancer_id
+    assert len(inbox.payloads()) == 1
 
 
 @pytest.mark.parametrize(
@@ -164,36 +162,28 @@ def test_the_last_milestone_stays(contract):
     assert refused.value.code == "last_milestone"
 
 
-def test_removing_the_last_unfinished_milestone_completes_the_contract(contract, monkeypatch):
-    calls = []
-    monkeypatch.setattr(
-        "marketplace.services.profiles.record_contract_completed",
-        lambda c: calls.append(c.pk),
-        raising=False,
-    )
+def test_removing_the_last_unfinished_milestone_completes_the_contract(contract):
     contract.milestones.filter(position__in=[1, 2]).update(status=Milestone.Status.RELEASED)
     services.remove_milestone(
         actor=contract.client, milestone_id=contract.milestones.get(position=3).pk
     )
     contract.refresh_from_db()
     assert contract.status == Contract.Status.COMPLETED
-    assert calls == [contract.pk]
+    assert Profile.objects.get(user_id=contract.freelancer_id).completed_contracts == 1
 
 
 # --- submit ---------------------------------------------------------------------------
 
 
 def test_freelancer_submits_funded_work_with_files(
-    contract, settings, django_capture_on_commit_callbacks
+    contract, settings, django_capture_on_commit_callbacks, live_pushes
 ):
     settings.ESCROW_REVIEW_DAYS = 3
     milestone = funded(contract)
     files = [upload("report.pdf", PDF), upload("shot.PNG", PNG), upload("notes.md", b"# Notes\n")]
     before = timezone.now()
-    with (
-        mock.patch.object(contract_services, "push_to_user") as push,
-        django_capture_on_commit_callbacks(execute=True),
-    ):
+    inbox = live_pushes(contract.client_id)
+    with django_capture_on_commit_callbacks(execute=True):
         submission = services.submit_milestone(
             actor=contract.freelancer, milestone_id=milestone.pk, message="Done.", files=files
         )
@@ -214,7 +204,7 @@ def test_freelancer_submits_funded_work_with_files(
     with rows["notes.md"].file.open("rb") as handle:
         assert handle.read() == b"# Notes\n"
     assert MilestoneEvent.objects.filter(milestone=milestone, to_status="submitted").count() == 1
-    assert push.call_args.args[0] == contract.client_id
+    assert len(inbox.payloads()) == 1
 
 
 def test_submitting_an_unfunded_milestone_is_409_and_writes_nothing(contract):

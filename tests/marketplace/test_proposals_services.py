@@ -17,15 +17,10 @@ pytestmark = pytest.mark.django_db
 
 
 def test_the_client_is_told_of_a_new_proposal_after_commit(
-    monkeypatch, django_capture_on_commit_callbacks
+    django_capture_on_commit_callbacks, live_pushes
 ):
-    pushed = []
-    monkeypatch.setattr(
-        proposal_services,
-        "push_to_user",
-        lambda user_id, payload: pushed.append((user_id, payload)),
-    )
     job = make_job(verified_user())
+    inbox = live_pushes(job.client_id)
     with django_capture_on_commit_callbacks(execute=True):
         proposal = proposal_services.submit_proposal(
             actor=verified_freelancer(),
@@ -34,22 +29,18 @@ def test_the_client_is_told_of_a_new_proposal_after_commit(
             currency="usd",
             milestones=[PlannedMilestone("All", 5)],
         )
-    assert pushed == [
-        (
-            job.client_id,
-            {
-                "kind": "proposal_submitted",
-                "title": f"New proposal on “{job.title}”",
-                "url": f"/proposals/{proposal.pk}/",
-            },
-        )
+    assert inbox.payloads() == [
+        {
+            "kind": "proposal_submitted",
+            "title": f"New proposal on “{job.title}”",
+            "url": f"/proposals/{proposal.pk}/",
+        }
     ]
 
 
-def test_a_refused_proposal_pushes_nothing(monkeypatch, django_capture_on_commit_callbacks):
-    pushed = []
-    monkeypatch.setattr(proposal_services, "push_to_user", lambda *a: pushed.append(a))
+def test_a_refused_proposal_pushes_nothing(django_capture_on_commit_callbacks, live_pushes):
     job = make_job()
+    inbox = live_pushes(job.client_id)
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(DomainError):
         proposal_services.submit_proposal(
             actor=verified_freelancer(),
@@ -59,7 +50,7 @@ def test_a_refused_proposal_pushes_nothing(monkeypatch, django_capture_on_commit
             milestones=[PlannedMilestone("All", 5)],
             total=6,
         )
-    assert pushed == []
+    assert inbox.payloads() == []
 
 
 def test_a_proposal_on_a_closed_job_cannot_be_edited():
