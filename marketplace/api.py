@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace.models import User
-from marketplace.permissions import has_verified_email
+from marketplace.permissions import acting_user, has_verified_email
 from marketplace.wallet_api import WalletSerializer
 
 
@@ -57,5 +57,4 @@ class MeView(APIView):
 
     @extend_schema(responses=MeSerializer, summary="The current user")
     def get(self, request: Request) -> Response:
-        assert isinstance(request.user, User)  # IsAuthenticated ran
-        return Response(MeSerializer(request.user).data)
+        return Response(MeSerializer(acting_user(request)).data)

@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 
 from marketplace.models import Contract, Milestone, Proposal, Submission, SubmissionFile, User
 from marketplace.money import Rail, format_amount
-from marketplace.permissions import IsVerified
+from marketplace.permissions import IsVerified, acting_user
 from marketplace.selectors import contracts as selectors
 from marketplace.services import contracts as contract_services
 from marketplace.services import milestones as milestone_services
@@ -33,11 +33,6 @@ ERROR_EXAMPLE = OpenApiExample(
     response_only=True,
     status_codes=["409"],
 )
-
-
-def _user(request: Request) -> User:
-    assert isinstance(request.user, User)  # IsAuthenticated ran
-    return request.user
 
 
 class PartySerializer(serializers.Serializer[User]):
@@ -192,7 +187,7 @@ class ContractListView(generics.ListAPIView[Contract]):
             raise serializers.ValidationError({"status": f"One of {Contract.Status.values}."})
         if role and role not in selectors.ROLES:
             raise serializers.ValidationError({"role": "client or freelancer."})
-        return selectors.contracts_for(_user(self.request), status=status_filter, role=role)
+        return selectors.contracts_for(acting_user(self.request), status=status_filter, role=role)
 
     @extend_schema(
         summary="List your contracts and offers",
@@ -209,7 +204,7 @@ class ContractDetailView(generics.RetrieveAPIView[Contract]):
     serializer_class = ContractSerializer
 
     def get_queryset(self) -> Any:
-        return selectors.contracts_for(_user(self.request))
+        return selectors.contracts_for(acting_user(self.request))
 
     @extend_schema(summary="Show a contract or offer with its milestones")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -218,17 +213,17 @@ class ContractDetailView(generics.RetrieveAPIView[Contract]):
 
 def _check_visible_milestone(request: Request, milestone_id: int) -> None:
     """Someone else's milestone is a 404 before the body is even read."""
-    get_object_or_404(selectors.milestones_for(_user(request)), pk=milestone_id)
+    get_object_or_404(selectors.milestones_for(acting_user(request)), pk=milestone_id)
 
 
 def _contract_response(request: Request, contract_id: int) -> Response:
-    contract = get_object_or_404(selectors.contracts_for(_user(request)), pk=contract_id)
+    contract = get_object_or_404(selectors.contracts_for(acting_user(request)), pk=contract_id)
     return Response(ContractSerializer(contract, context={"request": request}).data)
 
 
 class _OfferActionView(APIView):
     def post(self, request: Request, pk: int) -> Response:
-        self.act(actor=_user(request), contract_id=pk)
+        self.act(actor=acting_user(request), contract_id=pk)
         return _contract_response(request, pk)
 
     def act(self, *, actor: User, contract_id: int) -> Contract:
@@ -315,11 +310,11 @@ class ProposalAcceptView(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         # Only the job's owner sees its proposals: 404 before the body is read.
-        get_object_or_404(Proposal.objects.filter(job__client=_user(request)), pk=pk)
+        get_object_or_404(Proposal.objects.filter(job__client=acting_user(request)), pk=pk)
         body = OfferSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         contract = contract_services.offer_contract(
-            actor=_user(request), proposal_id=pk, rail=body.validated_data.get("rail")
+            actor=acting_user(request), proposal_id=pk, rail=body.validated_data.get("rail")
         )
         response = _contract_response(request, contract.pk)
         response.status_code = status.HTTP_201_CREATED
@@ -336,9 +331,9 @@ class ContractMilestonesView(generics.ListAPIView[Milestone]):
 
     def get_queryset(self) -> Any:
         contract = get_object_or_404(
-            contract_services.visible_contracts(_user(self.request)), pk=self.kwargs["pk"]
+            contract_services.visible_contracts(acting_user(self.request)), pk=self.kwargs["pk"]
         )
-        return selectors.milestones_for(_user(self.request)).filter(contract=contract)
+        return selectors.milestones_for(acting_user(self.request)).filter(contract=contract)
 
     @extend_schema(summary="List a contract's milestones")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -361,11 +356,11 @@ class ContractMilestonesView(generics.ListAPIView[Milestone]):
         ],
     )
     def post(self, request: Request, pk: int) -> Response:
-        get_object_or_404(contract_services.visible_contracts(_user(request)), pk=pk)
+        get_object_or_404(contract_services.visible_contracts(acting_user(request)), pk=pk)
         body = MilestoneWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         milestone = milestone_services.add_milestone(
-            actor=_user(request), contract_id=pk, **body.validated_data
+            actor=acting_user(request), contract_id=pk, **body.validated_data
         )
         return Response(MilestoneSerializer(milestone).data, status=status.HTTP_201_CREATED)
 
@@ -373,7 +368,7 @@ class ContractMilestonesView(generics.ListAPIView[Milestone]):
 class MilestoneDetailView(APIView):
     @extend_schema(responses=MilestoneSerializer, summary="Show a milestone")
     def get(self, request: Request, pk: int) -> Response:
-        milestone = get_object_or_404(selectors.milestones_for(_user(request)), pk=pk)
+        milestone = get_object_or_404(selectors.milestones_for(acting_user(request)), pk=pk)
         return Response(MilestoneSerializer(milestone).data)
 
     @extend_schema(
@@ -388,7 +383,7 @@ class MilestoneDetailView(APIView):
         body = MilestoneWriteSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         milestone = milestone_services.update_milestone(
-            actor=_user(request), milestone_id=pk, **body.validated_data
+            actor=acting_user(request), milestone_id=pk, **body.validated_data
         )
         return Response(MilestoneSerializer(milestone).data)
 
@@ -399,7 +394,7 @@ class MilestoneDetailView(APIView):
         "`last_milestone` (409), 403, 404.",
     )
     def delete(self, request: Request, pk: int) -> Response:
-        milestone_services.remove_milestone(actor=_user(request), milestone_id=pk)
+        milestone_services.remove_milestone(actor=acting_user(request), milestone_id=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -435,12 +430,12 @@ class MilestoneSubmitView(APIView):
         body = SubmitSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         submission = milestone_services.submit_milestone(
-            actor=_user(request),
+            actor=acting_user(request),
             milestone_id=pk,
             message=body.validated_data["message"],
             files=body.validated_data.get("files", []),
         )
-        submission = selectors.submissions_for(_user(request), pk).get(pk=submission.pk)
+        submission = selectors.submissions_for(acting_user(request), pk).get(pk=submission.pk)
         data = SubmissionSerializer(submission, context={"request": request}).data
         return Response(data, status=status.HTTP_201_CREATED)
 
@@ -465,9 +460,9 @@ class MilestoneRevisionView(APIView):
         body = RevisionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         revision = milestone_services.request_revision(
-            actor=_user(request), milestone_id=pk, reason=body.validated_data["reason"]
+            actor=acting_user(request), milestone_id=pk, reason=body.validated_data["reason"]
         )
-        milestone = selectors.milestones_for(_user(request)).get(pk=revision.milestone_id)
+        milestone = selectors.milestones_for(acting_user(request)).get(pk=revision.milestone_id)
         return Response(MilestoneSerializer(milestone).data)
 
 
@@ -475,8 +470,8 @@ class MilestoneSubmissionsView(generics.ListAPIView[Submission]):
     serializer_class = SubmissionSerializer
 
     def get_queryset(self) -> Any:
-        get_object_or_404(selectors.milestones_for(_user(self.request)), pk=self.kwargs["pk"])
-        return selectors.submissions_for(_user(self.request), self.kwargs["pk"])
+        get_object_or_404(selectors.milestones_for(acting_user(self.request)), pk=self.kwargs["pk"])
+        return selectors.submissions_for(acting_user(self.request), self.kwargs["pk"])
 
     @extend_schema(
         summary="List a milestone's submissions with their files",

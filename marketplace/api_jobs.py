@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from marketplace.api_profiles import CategorySerializer
 from marketplace.models import Category, Job, JobInvite, Proposal, ProposalMilestone, Skill, User
 from marketplace.money import CURRENCY_CHOICES, format_amount
+from marketplace.permissions import acting_user
 from marketplace.selectors import jobs as job_selectors
 from marketplace.selectors import proposals as proposal_selectors
 from marketplace.selectors.jobs import ORDERINGS, JobFilters
@@ -239,14 +240,9 @@ class ProposalWriteSerializer(serializers.Serializer[Any]):
 # --- helpers --------------------------------------------------------------
 
 
-def _user(request: Request) -> User:
-    assert isinstance(request.user, User)  # IsAuthenticated ran
-    return request.user
-
-
 def _visible_job(request: Request, pk: int) -> Job:
     try:
-        return job_selectors.get_visible_job(_user(request), pk)
+        return job_selectors.get_visible_job(acting_user(request), pk)
     except Job.DoesNotExist:
         raise Http404 from None
 
@@ -257,7 +253,7 @@ def _job_response(request: Request, pk: int, code: int = status.HTTP_200_OK) -> 
 
 def _visible_proposal(request: Request, pk: int) -> Proposal:
     try:
-        return proposal_selectors.get_visible_proposal(_user(request), pk)
+        return proposal_selectors.get_visible_proposal(acting_user(request), pk)
     except Proposal.DoesNotExist:
         raise Http404 from None
 
@@ -330,7 +326,7 @@ class JobListView(generics.ListAPIView[Job]):
     def get_queryset(self) -> Any:
         params = JobFilterSerializer(data=self.request.query_params)
         params.is_valid(raise_exception=True)
-        return job_selectors.job_board(_user(self.request), params.filters())
+        return job_selectors.job_board(acting_user(self.request), params.filters())
 
     @extend_schema(parameters=FILTER_PARAMETERS, summary="Search jobs")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -346,7 +342,7 @@ class JobListView(generics.ListAPIView[Job]):
     def post(self, request: Request) -> Response:
         body = JobCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        job = job_services.create_job(actor=_user(request), **body.validated_data)
+        job = job_services.create_job(actor=acting_user(request), **body.validated_data)
         return _job_response(request, job.pk, status.HTTP_201_CREATED)
 
 
@@ -376,7 +372,7 @@ class JobDetailView(APIView):
         _visible_job(request, pk)
         body = JobWriteSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        job_services.update_job(actor=_user(request), job_id=pk, **body.validated_data)
+        job_services.update_job(actor=acting_user(request), job_id=pk, **body.validated_data)
         return _job_response(request, pk)
 
 
@@ -392,7 +388,7 @@ def _job_action(service: Any, summary: str, description: str) -> type[APIView]:
             examples=[OpenApiExample("No body", value=None, request_only=True)],
         )
         def post(self, request: Request, pk: int) -> Response:
-            service(actor=_user(request), job_id=pk)
+            service(actor=acting_user(request), job_id=pk)
             return _job_response(request, pk)
 
     return JobActionView
@@ -439,7 +435,7 @@ class JobInviteView(APIView):
         body = JobInviteCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         invite = job_services.invite_freelancer(
-            actor=_user(request),
+            actor=acting_user(request),
             job_id=pk,
             freelancer_id=body.validated_data["freelancer"],
             message=body.validated_data.get("message", ""),
@@ -457,7 +453,7 @@ class JobProposalListView(generics.ListAPIView[Proposal]):
 
     def get_queryset(self) -> Any:
         job = _visible_job(self.request, self.kwargs["pk"])
-        return proposal_selectors.proposals_for_job(_user(self.request), job)
+        return proposal_selectors.proposals_for_job(acting_user(self.request), job)
 
     @extend_schema(summary="List proposals on a job")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -475,7 +471,7 @@ class JobProposalListView(generics.ListAPIView[Proposal]):
         body = ProposalWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         proposal = proposal_services.submit_proposal(
-            actor=_user(request),
+            actor=acting_user(request),
             job_id=pk,
             cover_letter=body.validated_data["cover_letter"],
             currency=body.validated_data["currency"],
@@ -492,7 +488,7 @@ class ProposalListView(generics.ListAPIView[Proposal]):
     serializer_class = ProposalSerializer
 
     def get_queryset(self) -> Any:
-        return proposal_selectors.own_proposals(_user(self.request))
+        return proposal_selectors.own_proposals(acting_user(self.request))
 
     @extend_schema(summary="List your proposals")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -526,7 +522,7 @@ class ProposalDetailView(APIView):
         body = ProposalWriteSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         proposal_services.update_proposal(
-            actor=_user(request),
+            actor=acting_user(request),
             proposal_id=pk,
             cover_letter=body.validated_data.get("cover_letter"),
             currency=body.validated_data.get("currency"),
@@ -548,7 +544,7 @@ def _proposal_action(service: Any, summary: str, description: str) -> type[APIVi
             examples=[OpenApiExample("No body", value=None, request_only=True)],
         )
         def post(self, request: Request, pk: int) -> Response:
-            service(actor=_user(request), proposal_id=pk)
+            service(actor=acting_user(request), proposal_id=pk)
             return Response(ProposalSerializer(_visible_proposal(request, pk)).data)
 
     return ProposalActionView

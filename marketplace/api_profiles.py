@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace.models import Category, PortfolioItem, Review, Skill, User
+from marketplace.permissions import acting_user
 from marketplace.selectors import profiles as profile_selectors
 from marketplace.selectors import reviews as review_selectors
 from marketplace.services import profiles as profile_services
@@ -239,11 +240,6 @@ class ReviewCreateSerializer(serializers.Serializer[Any]):
 # --- views ------------------------------------------------------------------------
 
 
-def _user(request: Request) -> User:
-    assert isinstance(request.user, User)  # IsAuthenticated ran
-    return request.user
-
-
 class CategoryListView(generics.ListAPIView[Category]):
     """The catalogue's categories."""
 
@@ -344,7 +340,7 @@ class ProfileMeView(APIView):
 
     def _render(self, request: Request) -> Response:
         user = get_object_or_404(
-            profile_selectors.users_with_profile(portfolio=True), pk=_user(request).pk
+            profile_selectors.users_with_profile(portfolio=True), pk=acting_user(request).pk
         )
         return Response(ProfileDetailSerializer(user).data)
 
@@ -370,7 +366,7 @@ class ProfileMeView(APIView):
     def patch(self, request: Request) -> Response:
         body = ProfileUpdateSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        profile_services.update_profile(actor=_user(request), **body.validated_data)
+        profile_services.update_profile(actor=acting_user(request), **body.validated_data)
         return self._render(request)
 
 
@@ -406,7 +402,9 @@ class PortfolioCreateView(APIView):
     def post(self, request: Request) -> Response:
         body = PortfolioItemCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        item = profile_services.add_portfolio_item(actor=_user(request), **body.validated_data)
+        item = profile_services.add_portfolio_item(
+            actor=acting_user(request), **body.validated_data
+        )
         return Response(PortfolioItemSerializer(item).data, status=status.HTTP_201_CREATED)
 
 
@@ -421,7 +419,7 @@ class PortfolioItemView(APIView):
         description="Someone else's item is a 404.",
     )
     def delete(self, request: Request, item_id: int) -> Response:
-        profile_services.remove_portfolio_item(actor=_user(request), item_id=item_id)
+        profile_services.remove_portfolio_item(actor=acting_user(request), item_id=item_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -480,10 +478,10 @@ class ReviewListCreateView(generics.ListAPIView[Review]):
         body = ReviewCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         review = review_services.leave_review(
-            actor=_user(request),
+            actor=acting_user(request),
             contract_id=body.validated_data["contract"],
             rating=body.validated_data["rating"],
             text=body.validated_data["text"],
         )
-        review = review_selectors.visible_reviews(_user(request)).get(pk=review.pk)
+        review = review_selectors.visible_reviews(acting_user(request)).get(pk=review.pk)
         return Response(ReviewSerializer(review).data, status=status.HTTP_201_CREATED)

@@ -14,7 +14,15 @@ from django.shortcuts import redirect
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from marketplace.models import User
+
 UNVERIFIED_DETAIL = "Verify your e-mail address before moving money."
+
+
+def acting_user(request: HttpRequest | Request) -> User:
+    """The logged-in user of a view that already required a login."""
+    assert isinstance(request.user, User)  # IsAuthenticated / login_required ran
+    return request.user
 
 
 def has_verified_email(user: Any) -> bool:

@@ -21,20 +21,15 @@ from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from marketplace.forms_contracts import MilestoneForm, RevisionForm, SubmitWorkForm
-from marketplace.models import Contract, Milestone, User
+from marketplace.models import Contract, Milestone
 from marketplace.money import CURRENCIES, Rail, format_amount
-from marketplace.permissions import verified_required
+from marketplace.permissions import acting_user, verified_required
 from marketplace.selectors import contracts as selectors
 from marketplace.services import contracts as contract_services
 from marketplace.services import milestones as milestone_services
 from smartpay.errors import DomainError, NotFoundError
 
 S = Milestone.Status
-
-
-def _user(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)  # login_required ran
-    return request.user
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -126,7 +121,7 @@ def _terms(contract: Contract) -> dict[str, Any]:
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    board = selectors.dashboard_for(_user(request))
+    board = selectors.dashboard_for(acting_user(request))
     for job in board.jobs_with_proposals:
         job.review_url = _job_review_url(job.pk)  # type: ignore[attr-defined]
     return render(request, "marketplace/contracts/dashboard.html", {"board": board})
@@ -141,7 +136,7 @@ def contract_list(request: HttpRequest) -> HttpResponse:
         status = None
     if role not in (None, *selectors.ROLES):
         role = None
-    contracts = selectors.contracts_for(_user(request), status=status, role=role)
+    contracts = selectors.contracts_for(acting_user(request), status=status, role=role)
     page = Paginator(contracts, 20).get_page(request.GET.get("page"))
     for contract in page.object_list:
         total = sum(int(m.amount) for m in contract.milestones.all())
@@ -162,7 +157,7 @@ def contract_list(request: HttpRequest) -> HttpResponse:
 
 
 def _contract_or_404(request: HttpRequest, pk: int) -> Contract:
-    contract = selectors.contracts_for(_user(request)).filter(pk=pk).first()
+    contract = selectors.contracts_for(acting_user(request)).filter(pk=pk).first()
     if contract is None:
         raise Http404("No such contract.")
     return contract
@@ -187,7 +182,7 @@ def offer_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def _offer_action(
     request: HttpRequest, pk: int, service: Callable[..., Contract], done: str
 ) -> HttpResponse:
-    contract, error = _act(lambda: service(actor=_user(request), contract_id=pk))
+    contract, error = _act(lambda: service(actor=acting_user(request), contract_id=pk))
     if error:
         messages.error(request, error.detail)
         return redirect("offer_detail", pk)
@@ -224,7 +219,7 @@ def proposal_offer(request: HttpRequest, proposal_id: int) -> HttpResponse:
     rail = request.POST.get("rail") or None
     contract, error = _act(
         lambda: contract_services.offer_contract(
-            actor=_user(request), proposal_id=proposal_id, rail=rail
+            actor=acting_user(request), proposal_id=proposal_id, rail=rail
         )
     )
     if error:
@@ -253,7 +248,7 @@ def _workroom(
 ) -> HttpResponse:
     """Render the workroom; ``bound`` replaces the blank form of one milestone with
     the submitted one, so its errors show next to it."""
-    contract = selectors.workroom_contract(_user(request), pk)
+    contract = selectors.workroom_contract(acting_user(request), pk)
     if contract is None:
         raise Http404("No such contract.")
     bound = bound or {}
@@ -304,7 +299,7 @@ def contract_workroom(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _milestone_contract_id(request: HttpRequest, milestone_id: int) -> int:
     contract_id = (
-        selectors.milestones_for(_user(request))
+        selectors.milestones_for(acting_user(request))
         .filter(pk=milestone_id)
         .values_list("contract_id", flat=True)
         .first()
@@ -333,7 +328,7 @@ def milestone_submit(request: HttpRequest, pk: int) -> HttpResponse:
         return _workroom(request, contract_id, bound={("submit", pk): form}, status=400)
     submission, error = _act(
         lambda: milestone_services.submit_milestone(
-            actor=_user(request),
+            actor=acting_user(request),
             milestone_id=pk,
             message=form.cleaned_data["message"],
             files=form.cleaned_data["files"],
@@ -357,7 +352,7 @@ def milestone_request_revision(request: HttpRequest, pk: int) -> HttpResponse:
         return _workroom(request, contract_id, bound={("revision", pk): form}, status=400)
     _, error = _act(
         lambda: milestone_services.request_revision(
-            actor=_user(request), milestone_id=pk, reason=form.cleaned_data["reason"]
+            actor=acting_user(request), milestone_id=pk, reason=form.cleaned_data["reason"]
         )
     )
     if error:
@@ -405,7 +400,7 @@ def milestone_add(request: HttpRequest, pk: int) -> HttpResponse:
         return _after_plan_change(request, pk, bound={("add", 0): form}, status=400)
     milestone, error = _act(
         lambda: milestone_services.add_milestone(
-            actor=_user(request), contract_id=pk, **form.cleaned_data
+            actor=acting_user(request), contract_id=pk, **form.cleaned_data
         )
     )
     if error:
@@ -423,7 +418,7 @@ def milestone_edit(request: HttpRequest, pk: int) -> HttpResponse:
         return _after_plan_change(request, contract_id, bound={("edit", pk): form}, status=400)
     milestone, error = _act(
         lambda: milestone_services.update_milestone(
-            actor=_user(request), milestone_id=pk, **form.cleaned_data
+            actor=acting_user(request), milestone_id=pk, **form.cleaned_data
         )
     )
     if error:
@@ -436,7 +431,7 @@ def milestone_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def milestone_remove(request: HttpRequest, pk: int) -> HttpResponse:
     contract_id = _milestone_contract_id(request, pk)
     _, error = _act(
-        lambda: milestone_services.remove_milestone(actor=_user(request), milestone_id=pk)
+        lambda: milestone_services.remove_milestone(actor=acting_user(request), milestone_id=pk)
     )
     if error:
         if _is_htmx(request):
@@ -455,7 +450,7 @@ def milestone_remove(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def contract_file_download(request: HttpRequest, file_id: int) -> FileResponse:
     """Deliverables stream only to the contract's parties."""
-    item = selectors.file_for(_user(request), file_id)
+    item = selectors.file_for(acting_user(request), file_id)
     if item is None:
         raise Http404("No such file.")
     try:

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from marketplace import forms_jobs
 from marketplace.models import Job, Proposal, User
-from marketplace.permissions import verified_required
+from marketplace.permissions import acting_user, verified_required
 from marketplace.selectors import jobs as job_selectors
 from marketplace.selectors import proposals as proposal_selectors
 from marketplace.services import jobs as job_services
@@ -31,11 +31,6 @@ JOB_ERROR_FIELDS = {
     "too_many_skills": "skills",
     "job_has_proposals": "currency",
 }
-
-
-def _user(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)  # login_required ran
-    return request.user
 
 
 def _visible_job(request: HttpRequest, pk: int) -> Job:
@@ -115,7 +110,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def job_mine(request: HttpRequest) -> HttpResponse:
-    page = Paginator(job_selectors.own_jobs(_user(request)), PAGE_SIZE).get_page(
+    page = Paginator(job_selectors.own_jobs(acting_user(request)), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
     page.object_list = job_selectors.with_display(page.object_list)
@@ -128,7 +123,7 @@ def job_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             job = job_services.create_job(
-                actor=_user(request), publish="publish" in request.POST, **form.cleaned_data
+                actor=acting_user(request), publish="publish" in request.POST, **form.cleaned_data
             )
         except DomainError as error:
             _form_error(form, error, JOB_ERROR_FIELDS)
@@ -145,7 +140,7 @@ def job_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = forms_jobs.JobForm(request.POST or None, initial=forms_jobs.JobForm.initial_for(job))
     if request.method == "POST" and form.is_valid():
         try:
-            job_services.update_job(actor=_user(request), job_id=job.pk, **form.cleaned_data)
+            job_services.update_job(actor=acting_user(request), job_id=job.pk, **form.cleaned_data)
         except DomainError as error:
             _form_error(form, error, JOB_ERROR_FIELDS)
         else:
@@ -160,7 +155,7 @@ def _job_action(service: Callable[..., Job], done: str) -> Callable[..., HttpRes
     def view(request: HttpRequest, pk: int) -> HttpResponse:
         _own_job(request, pk)
         try:
-            service(actor=_user(request), job_id=pk)
+            service(actor=acting_user(request), job_id=pk)
         except NotFoundError:
             raise Http404("No such job.") from None
         except DomainError as error:
@@ -190,7 +185,7 @@ def job_invite(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             try:
                 job_services.invite_freelancer(
-                    actor=_user(request),
+                    actor=acting_user(request),
                     job_id=job.pk,
                     freelancer_id=freelancer.pk,
                     message=form.cleaned_data["message"],
@@ -210,9 +205,9 @@ def job_invite(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def job_proposals(request: HttpRequest, pk: int) -> HttpResponse:
     job = _own_job(request, pk)
-    page = Paginator(proposal_selectors.proposals_for_job(_user(request), job), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    page = Paginator(
+        proposal_selectors.proposals_for_job(acting_user(request), job), PAGE_SIZE
+    ).get_page(request.GET.get("page"))
     page.object_list = proposal_selectors.with_display(page.object_list)
     return render(request, "marketplace/jobs/job_proposals.html", {"job": job, "page": page})
 
@@ -271,7 +266,7 @@ def proposal_create(request: HttpRequest, pk: int) -> HttpResponse:
 
     def save(cover_letter: str, plan: list[proposal_services.PlannedMilestone]) -> Proposal:
         return proposal_services.submit_proposal(
-            actor=_user(request),
+            actor=acting_user(request),
             job_id=job.pk,
             cover_letter=cover_letter,
             currency=job.currency,
@@ -289,7 +284,7 @@ def proposal_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
     def save(cover_letter: str, plan: list[proposal_services.PlannedMilestone]) -> Proposal:
         return proposal_services.update_proposal(
-            actor=_user(request),
+            actor=acting_user(request),
             proposal_id=proposal.pk,
             cover_letter=cover_letter,
             milestones=plan,
@@ -301,7 +296,7 @@ def proposal_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def proposal_mine(request: HttpRequest) -> HttpResponse:
-    page = Paginator(proposal_selectors.own_proposals(_user(request)), PAGE_SIZE).get_page(
+    page = Paginator(proposal_selectors.own_proposals(acting_user(request)), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
     page.object_list = proposal_selectors.with_display(page.object_list)
@@ -328,7 +323,7 @@ def _proposal_action(service: Callable[..., Proposal], done: str) -> Callable[..
     def view(request: HttpRequest, pk: int) -> HttpResponse:
         _visible_proposal(request, pk)
         try:
-            service(actor=_user(request), proposal_id=pk)
+            service(actor=acting_user(request), proposal_id=pk)
         except NotFoundError:
             raise Http404("No such proposal.") from None
         except DomainError as error:

@@ -26,6 +26,7 @@ from marketplace.forms_profiles import (
 )
 from marketplace.models import User
 from marketplace.money import CURRENCIES
+from marketplace.permissions import acting_user
 from marketplace.selectors import profiles as profile_selectors
 from marketplace.selectors import reviews as review_selectors
 from marketplace.services import profiles as profile_services
@@ -33,11 +34,6 @@ from marketplace.services import reviews as review_services
 from smartpay.errors import DomainError, NotFoundError
 
 RESULTS_PER_PAGE = 20
-
-
-def _user(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)  # login_required ran
-    return request.user
 
 
 @require_GET
@@ -138,7 +134,7 @@ def profile_edit(request: HttpRequest) -> HttpResponse:
     form = ProfileForm(request.POST, request.FILES)
     if form.is_valid():
         try:
-            profile_services.update_profile(actor=_user(request), **form.changes())
+            profile_services.update_profile(actor=acting_user(request), **form.changes())
         except DomainError as error:
             add_domain_error(form, error, PROFILE_ERROR_FIELDS)
         else:
@@ -153,7 +149,9 @@ def portfolio_add(request: HttpRequest) -> HttpResponse:
     form = PortfolioItemForm(request.POST, request.FILES)
     if form.is_valid():
         try:
-            item = profile_services.add_portfolio_item(actor=_user(request), **form.cleaned_data)
+            item = profile_services.add_portfolio_item(
+                actor=acting_user(request), **form.cleaned_data
+            )
         except DomainError as error:
             add_domain_error(form, error, PORTFOLIO_ERROR_FIELDS)
         else:
@@ -166,7 +164,7 @@ def portfolio_add(request: HttpRequest) -> HttpResponse:
 @require_POST
 def portfolio_remove(request: HttpRequest, item_id: int) -> HttpResponse:
     try:
-        profile_services.remove_portfolio_item(actor=_user(request), item_id=item_id)
+        profile_services.remove_portfolio_item(actor=acting_user(request), item_id=item_id)
     except NotFoundError as error:
         raise Http404(error.detail) from None
     messages.success(request, "The portfolio item is removed.")
@@ -177,7 +175,7 @@ def portfolio_remove(request: HttpRequest, item_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def contract_review(request: HttpRequest, contract_id: int) -> HttpResponse:
     """Review the other party of a completed contract; 404 unless you are a party."""
-    user = _user(request)
+    user = acting_user(request)
     contract = get_object_or_404(review_selectors.contracts_of(user), pk=contract_id)
     form = ReviewForm(request.POST or None)
     status = 200

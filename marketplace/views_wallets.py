@@ -11,13 +11,8 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from marketplace import wallets
-from marketplace.models import User
+from marketplace.permissions import acting_user
 from smartpay.errors import DomainError, NotFoundError
-
-
-def _user(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)  # login_required ran
-    return request.user
 
 
 @login_required
@@ -26,7 +21,7 @@ def wallet_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "marketplace/wallets.html",
-        {"wallets": list(wallets.list_wallets(_user(request)))},
+        {"wallets": list(wallets.list_wallets(acting_user(request)))},
     )
 
 
@@ -34,7 +29,7 @@ def wallet_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def make_primary(request: HttpRequest, pk: int) -> HttpResponse:
     try:
-        wallet = wallets.make_primary_wallet(actor=_user(request), wallet_id=pk)
+        wallet = wallets.make_primary_wallet(actor=acting_user(request), wallet_id=pk)
     except NotFoundError as error:
         raise Http404(error.detail) from None
     messages.success(request, f"{wallet.address} is now your primary wallet.")

@@ -15,7 +15,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace import wallets
-from marketplace.models import User, Wallet
+from marketplace.models import Wallet
+from marketplace.permissions import acting_user
 
 SIGNATURE_PATTERN = r"^0x([0-9a-fA-F]{2})*$"
 
@@ -60,11 +61,6 @@ def _http_request(request: Request) -> HttpRequest:
     if isinstance(request.auth, SessionBase):
         http_request.session = request.auth
     return http_request
-
-
-def _user(request: Request) -> User:
-    assert isinstance(request.user, User)  # IsAuthenticated ran
-    return request.user
 
 
 class WalletNonceView(APIView):
@@ -151,7 +147,7 @@ class WalletListView(generics.ListAPIView[Wallet]):
     serializer_class = WalletSerializer
 
     def get_queryset(self) -> Any:
-        return wallets.list_wallets(_user(self.request))
+        return wallets.list_wallets(acting_user(self.request))
 
     @extend_schema(summary="List your wallets")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -163,7 +159,7 @@ class WalletDetailView(APIView):
 
     @extend_schema(responses=WalletSerializer, summary="Show one of your wallets")
     def get(self, request: Request, pk: int) -> Response:
-        return Response(WalletSerializer(wallets.get_own_wallet(_user(request), pk)).data)
+        return Response(WalletSerializer(wallets.get_own_wallet(acting_user(request), pk)).data)
 
     @extend_schema(
         responses={204: None},
@@ -183,5 +179,5 @@ class WalletPrimaryView(APIView):
 
     @extend_schema(request=None, responses=WalletSerializer, summary="Make a wallet primary")
     def post(self, request: Request, pk: int) -> Response:
-        wallet = wallets.make_primary_wallet(actor=_user(request), wallet_id=pk)
+        wallet = wallets.make_primary_wallet(actor=acting_user(request), wallet_id=pk)
         return Response(WalletSerializer(wallet).data)
