@@ -26,13 +26,14 @@ deps: $(VENV)/.installed static/vendor/htmx.min.js
 run: deps
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py escrow_schedule
 	$(PY) manage.py seed_demo --if-empty
 	@echo
 	@echo "  SmartPay is starting at http://$(HOST):$(PORT)/   (Ctrl-C stops everything)"
 	@echo "  API docs: http://$(HOST):$(PORT)/api/v1/docs/   admin: http://$(HOST):$(PORT)/admin/"
 	@echo "  Demo logins are listed above."
 	@echo
-	SMARTPAY_HOST=$(HOST) SMARTPAY_PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile
+	SITE_URL=http://$(HOST):$(PORT) SMARTPAY_HOST=$(HOST) SMARTPAY_PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile
 
 lint: deps
 	$(VENV)/bin/ruff check .

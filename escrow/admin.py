@@ -1,20 +1,10 @@
-"""Ledger in the ops console: read-only; money moves only through escrow.ledger.move."""
+"""Escrow in the ops console. Everything here is read-only; money moves only
+through services, which the admin actions call (one service per action)."""
 
 from django.contrib import admin
-from django.http import HttpRequest
 
+from escrow.admin_base import ReadOnlyAdmin
 from escrow.models import LedgerAccount, Transfer
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(LedgerAccount)
@@ -31,3 +21,7 @@ class TransferAdmin(ReadOnlyAdmin):
     list_filter = ("currency",)
     search_fields = ("idempotency_key", "memo")
     list_select_related = ("source", "destination")
+
+
+# Each area registers its own models.
+from escrow import admin_card, admin_payouts, admin_records  # noqa: E402, F401

@@ -53,6 +53,15 @@ def external_account(rail: str, currency: str) -> LedgerAccount:
     return _get_or_create(kind=Kind.EXTERNAL, rail=rail, currency=currency)
 
 
+def lock_accounts(*accounts: LedgerAccount) -> None:
+    """Lock every account a service is about to move money between, in primary-key
+    order, before its first ``move``. ``move`` locks its own two accounts in that
+    order too, but a service making several moves would otherwise collect its locks
+    in the order of its moves, and two services doing so can deadlock."""
+    pks = sorted({account.pk for account in accounts})
+    list(LedgerAccount.objects.select_for_update().filter(pk__in=pks).order_by("pk"))
+
+
 def move(
     *,
     source: LedgerAccount,

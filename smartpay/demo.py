@@ -18,6 +18,7 @@ from django.db import transaction
 
 from marketplace.models import ARBITERS_GROUP, User
 from smartpay.demo_marketplace import marketplace_steps
+from smartpay.demo_money import money_steps
 
 
 @dataclass(frozen=True)
@@ -83,13 +84,18 @@ def demo_totp_url(email: str) -> str | None:
 def demo_steps() -> list[tuple[str, Callable[[], object]]]:
     """Named steps, run in order; each is safe to run twice."""
     users = [(f"user {spec.email}", partial(create_demo_user, spec)) for spec in DEMO_USERS]
-    return users + marketplace_steps()
+    return users + marketplace_steps() + money_steps()
 
 
 def database_is_empty() -> bool:
     return not User.objects.exists()
 
 
-@transaction.atomic
 def run_step(step: Callable[[], object]) -> None:
-    step()
+    """Each step in one transaction, unless it runs money services, which open
+    their own durable transactions."""
+    if getattr(step, "own_transactions", False):
+        step()
+        return
+    with transaction.atomic():
+        step()

@@ -208,6 +208,8 @@ EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
 EMAIL_FILE_PATH = _email.get("EMAIL_FILE_PATH", str(DATA_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="SmartPay <no-reply@smartpay.localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Staff who get operational alerts (chargebacks, reconciliation drift): comma-separated e-mails.
+ADMINS = [("", address) for address in env.list("ADMINS", default=[])]
 
 # --- Auth ------------------------------------------------------------------
 AUTH_USER_MODEL = "marketplace.User"
@@ -370,6 +372,24 @@ PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=1000)
 ESCROW_REVIEW_DAYS = env.int("ESCROW_REVIEW_DAYS", default=14)
 DISPUTE_RESPONSE_DAYS = env.int("DISPUTE_RESPONSE_DAYS", default=5)
 PAYOUT_HOLD_DAYS = env.int("PAYOUT_HOLD_DAYS", default=5)
+# Smallest payout, in minor units of the payout's currency (cents).
+PAYOUT_MINIMUM = env.int("PAYOUT_MINIMUM", default=1000)
+PAYOUT_MAX_ATTEMPTS = env.int("PAYOUT_MAX_ATTEMPTS", default=6)
+REFUND_RESPONSE_DAYS = env.int("REFUND_RESPONSE_DAYS", default=7)
+
+# --- Card rail (Stripe; the sandbox provider when no secret key is set) ------------
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+# The sandbox signs its events with this secret when STRIPE_WEBHOOK_SECRET is unset.
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="") or "whsec_sandbox_" + (
+    SECRET_KEY[:24]
+)
+# Only for pointing the SDK at a Stripe-compatible test server.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+STRIPE_CONNECT_COUNTRY = env.str("STRIPE_CONNECT_COUNTRY", default="US")
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
+# Public base URL for links leaving the site (Stripe onboarding returns, sandbox events).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="smartpay-demo-2026")
 
 # --- Chain (Sign-In with Ethereum now; the chain rail later) ------------------

@@ -11,6 +11,6 @@ def ping(value: str = "pong") -> str:
     return value
 
 
-@shared_task(name="smartpay.purge_idempotency_keys", time_limit=120)
+@shared_task(name="smartpay.purge_idempotency_keys", time_limit=120, soft_time_limit=90)
 def purge_idempotency_keys() -> int:
     return purge_expired_keys()

@@ -21,6 +21,7 @@ api_v1: list[URLPattern | URLResolver] = [
     ),
     path("ping/", PingView.as_view(), name="ping"),
     path("", include("marketplace.api_urls")),
+    path("", include("escrow.api_urls")),
 ]
 
 urlpatterns = [
@@ -28,6 +29,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("", include("marketplace.urls")),
+    path("", include("escrow.urls")),
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("allauth.headless.urls")),
     path("admin/", admin.site.urls),

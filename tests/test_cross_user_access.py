@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from marketplace.models import Contract, Job, PortfolioItem, User, Wallet
 from marketplace.services import milestones as milestone_services
+from tests.escrow.private_routes import MONEY_PRIVATE, SANDBOX_PRIVATE, sandbox_funding
 from tests.factories import (
     fund_for_test,
     make_completed_contract,
@@ -169,6 +170,9 @@ PRIVATE: dict[str, ObjectMaker] = {
     "proposal_offer": proposal_id,
     "proposal-accept": proposal_pk,
     "contract_file_download": file_id,
+    "escrow_funding_pay": lambda owner: {"pk": sandbox_funding(owner).pk},
+    **SANDBOX_PRIVATE,
+    **MONEY_PRIVATE,
 }
 # Routes under library prefixes that are ours all the same.
 OURS_UNDER_LIBRARY_PREFIX = {"wallet_make_primary", "wallet_unlink"}

@@ -1,0 +1,105 @@
+"""Escrow's beat schedule, as django-celery-beat rows (the DatabaseScheduler reads them).
+
+``ensure_periodic_tasks`` is idempotent: run it on every deploy (``manage.py
+escrow_schedule``). It creates missing rows and corrects a changed schedule,
+but leaves a task staff disabled in the admin disabled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    task: str
+    description: str
+    every_seconds: int | None = None
+    crontab: dict[str, str] = field(default_factory=dict)
+    # A message still queued this long after beat sent it is dropped: the next
+    # tick does the same work, so a worker outage doesn't end in a burst of runs.
+    expire_seconds: int | None = None
+
+
+ENTRIES = (
+    Entry(
+        name="escrow-settle",
+        task="escrow.settle",
+        description=(
+            "Settlement: auto-release after the review window, reminders, payout hold, "
+            "lapsed refund requests, retries of refunds, payouts and webhook events."
+        ),
+        every_seconds=60,
+        expire_seconds=55,
+    ),
+    Entry(
+        name="escrow-reconcile",
+        task="escrow.reconcile",
+        description="Reconciliation: ledger invariants and the card rail against the provider.",
+        crontab={"minute": "0", "hour": "*"},
+        expire_seconds=50 * 60,
+    ),
+    Entry(
+        name="escrow-auto-payouts",
+        task="escrow.auto_payouts_weekly",
+        description="Weekly automatic payouts of whole available balances (Mondays 06:00 UTC).",
+        crontab={"minute": "0", "hour": "6", "day_of_week": "1"},
+        expire_seconds=12 * 3600,
+    ),
+)
+
+
+def _interval(seconds: int) -> IntervalSchedule:
+    schedule, _ = IntervalSchedule.objects.get_or_create(
+        every=seconds, period=IntervalSchedule.SECONDS
+    )
+    return schedule
+
+
+def _crontab(fields: dict[str, str]) -> CrontabSchedule:
+    lookup = {
+        "minute": "*",
+        "hour": "*",
+        "day_of_week": "*",
+        "day_of_month": "*",
+        "month_of_year": "*",
+        **fields,
+    }
+    # No unique constraint backs these rows: reuse the oldest identical one.
+    found = CrontabSchedule.objects.filter(timezone="UTC", **lookup).order_by("pk").first()
+    return found or CrontabSchedule.objects.create(timezone="UTC", **lookup)
+
+
+@transaction.atomic
+def ensure_periodic_tasks() -> list[tuple[str, str]]:
+    """Create or correct escrow's periodic tasks; returns (name, "created" /
+    "updated" / "unchanged") for each."""
+    outcomes = []
+    for entry in ENTRIES:
+        wanted: dict[str, object] = {
+            "task": entry.task,
+            "description": entry.description,
+            "expire_seconds": entry.expire_seconds,
+            "interval": _interval(entry.every_seconds) if entry.every_seconds else None,
+            "crontab": _crontab(entry.crontab) if entry.crontab else None,
+            "solar": None,
+            "clocked": None,
+        }
+        row = PeriodicTask.objects.select_for_update().filter(name=entry.name).first()
+        if row is None:
+            PeriodicTask.objects.create(name=entry.name, enabled=True, **wanted)
+            outcomes.append((entry.name, "created"))
+            continue
+        stale = {key: value for key, value in wanted.items() if getattr(row, key) != value}
+        if stale:
+            for key, value in stale.items():
+                setattr(row, key, value)
+            row.save()  # saving also tells a running beat to reload its schedule
+            outcomes.append((entry.name, "updated"))
+        else:
+            outcomes.append((entry.name, "unchanged"))
+    return outcomes

@@ -1,0 +1,1 @@
+"""Escrow's verbs: fund, release, refund, pay out, freeze; each in its own module."""

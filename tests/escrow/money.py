@@ -1,0 +1,89 @@
+"""Money helpers for escrow tests: real services all the way (sandbox provider by
+default, the fake Stripe server when a test asks for it)."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+
+from escrow import ledger
+from escrow.models import Funding, LedgerAccount
+from escrow.rails import sandbox
+from escrow.services import funding as funding_services
+from marketplace.models import Contract, Milestone, User
+from marketplace.money import Rail
+from marketplace.services import milestones as milestone_services
+from tests.factories import make_contract, make_job, make_proposal, verified_user
+
+_keys = itertools.count(1)
+
+
+def card_contract(amounts: tuple[int, ...] = (100_000, 150_000)) -> Contract:
+    """An active USD contract between a verified client and a verified freelancer."""
+    client = verified_user(is_client=True)
+    freelancer = verified_user(is_client=False, is_freelancer=True)
+    return make_contract(make_proposal(make_job(client), freelancer, amounts=amounts))
+
+
+def top_up(user: User, amount: int, currency: str = "usd") -> None:
+    """Put money in a user's available balance, as a card payment would."""
+    ledger.move(
+        source=ledger.external_account(Rail.CARD, currency),
+        destination=ledger.user_account(user, LedgerAccount.Kind.AVAILABLE, currency),
+        amount=amount,
+        key=f"test-top-up:{uuid.uuid4()}",
+    )
+
+
+def balance(user: User, kind: str = "available", currency: str = "usd") -> int:
+    return int(ledger.user_account(user, kind, currency).balance)
+
+
+def escrow_of(milestone: Milestone) -> int:
+    return int(ledger.escrow_account(milestone).balance)
+
+
+def pay_by_card(milestones: list[Milestone]) -> Funding:
+    """Start a card funding and confirm it as the succeeded webhook would."""
+    client = milestones[0].contract.client
+    funding = funding_services.start_funding(
+        actor=client, milestone_ids=[m.pk for m in milestones], request_key=f"k{next(_keys)}"
+    )
+    assert funding.payment_intent_id
+    if funding.provider == "sandbox":
+        # As on the checkout page; its event is then delivered as the webhook would.
+        sandbox.confirm_payment(funding.payment_intent_id, "4242424242424242")
+    confirmed = funding_services.confirm_funding(
+        payment_intent_id=funding.payment_intent_id,
+        amount_received=int(funding.amount),
+        currency=funding.currency,
+    )
+    assert confirmed is not None
+    for milestone in milestones:
+        milestone.refresh_from_db()
+    return confirmed
+
+
+def intent(funding: Funding) -> str:
+    """The funding's PaymentIntent id, which every card funding has once started."""
+    assert funding.payment_intent_id
+    return funding.payment_intent_id
+
+
+def fund(milestone: Milestone) -> Milestone:
+    pay_by_card([milestone])
+    return milestone
+
+
+def submit(milestone: Milestone) -> Milestone:
+    milestone_services.submit_milestone(
+        actor=milestone.contract.freelancer, milestone_id=milestone.pk, message="Done."
+    )
+    milestone.refresh_from_db()
+    return milestone
+
+
+def first_milestone(contract: Contract) -> Milestone:
+    milestone = contract.milestones.order_by("position").first()
+    assert milestone is not None
+    return milestone
