@@ -9,12 +9,11 @@ Both run with the same concurrency on the same kind of data; the ratio of their
 rates says what the service layer costs. Every release is partial (90 %), so
 all three transfers (share, fee, remainder) happen on both paths.
 
-PostgreSQL only (SQLite serialises writers):
-
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/smartpay_bench .venv/bin/python bench/bench_release.py
-
-creates and migrates that database if needed. ``make bench`` runs it as well,
-during its seeding step, when DATABASE_URL points at PostgreSQL.
+PostgreSQL only (SQLite serialises writers). With
+``DATABASE_URL=postgres://postgres@127.0.0.1:5432/smartpay_bench``,
+``.venv/bin/python bench/bench_release.py`` creates and migrates that database if
+needed. ``make bench`` runs it as well, during its seeding step, when
+DATABASE_URL points at PostgreSQL.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ import io
 import multiprocessing
 import os
 import pstats
+import re
 import statistics
 import subprocess
 import sys
@@ -48,6 +48,7 @@ PROFILED_RELEASES = 200
 USERS = 200  # clients, and as many freelancers; contracts are spread over them
 AMOUNTS = (50_000, 80_000)  # two milestones per contract
 TARGET_RATIO = 0.3
+UNUSABLE = "!"  # Django's unusable password: nobody logs in as a bench user
 
 
 def released_part(amount: int) -> int:
@@ -113,8 +114,15 @@ def seed(label: str, contracts: int) -> list[list[Work]]:
 
     from escrow import ledger
     from escrow.models import Funding, FundingItem, LedgerAccount, Transfer
-    from marketplace.models import Category, Contract, Job, Milestone, MilestoneEvent, Proposal
-    from marketplace.models import User
+    from marketplace.models import (
+        Category,
+        Contract,
+        Job,
+        Milestone,
+        MilestoneEvent,
+        Proposal,
+        User,
+    )
     from marketplace.money import Rail
 
     now = timezone.now()
@@ -122,7 +130,7 @@ def seed(label: str, contracts: int) -> list[list[Work]]:
     with transaction.atomic():
         User.objects.bulk_create(
             [
-                User(email=f"bench-release-{role}-{n}@example.test", password="!", **flags)
+                User(email=f"bench-release-{role}-{n}@example.test", password=UNUSABLE, **flags)
                 for n in range(USERS)
                 for role, flags in (
                     ("client", {"is_client": True}),
@@ -331,7 +339,8 @@ def sql_releases(work: Sequence[Work]) -> Callable[[], list[float]]:
 
     def release(cur: psycopg.Cursor[Any], item: Work) -> None:
         row = cur.execute(RELEASE_SQL["milestone"], [item.milestone_id]).fetchone()
-        assert row is not None and row[0] == "submitted", row
+        assert row is not None
+        assert row[0] == "submitted", row
         accounts = [
             item.escrow_account_id,
             item.pending_account_id,
@@ -466,31 +475,59 @@ def _outcome(name: str, results: list[tuple]) -> Outcome:
 # --- where the Django path spends its time --------------------------------------------------
 
 
+def _signature(sql: str) -> str:
+    """``SELECT marketplace_contract FOR UPDATE``: what a statement does to which table."""
+    kind = sql.split(None, 1)[0].upper()
+    table = re.search(r'(?:FROM|INTO|UPDATE)\s+"?(\w+)"?', sql, re.IGNORECASE)
+    locked = " FOR UPDATE" if "FOR UPDATE" in sql.upper() else ""
+    return f"{kind} {table.group(1) if table else ''}{locked}".strip()
+
+
 def profile(lanes: list[list[Work]]) -> None:
+    """One thread, no contention: the queries of one release, the share of time spent
+    waiting on the database, and a cProfile of the rest."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     work = [item for lane in lanes for item in lane]
-    run = django_releases(work[:1])
+    one, timed, profiled = work[:1], work[1 : len(work) // 2], work[len(work) // 2 :]
+
+    run = django_releases(one)
     with CaptureQueriesContext(connection) as captured:
         run()
-    kinds = Counter(query["sql"].split(None, 1)[0].upper() for query in captured.captured_queries)
-    print(
-        f"\nQueries per release (Django path): {len(captured.captured_queries)} — "
-        + ", ".join(f"{kind} {count}" for kind, count in kinds.most_common())
-    )
-    run = django_releases(work[1:])
-    profiler = cProfile.Profile()
+    statements = [query["sql"] for query in captured.captured_queries]
+    print(f"\nQueries per release (Django path, one release): {len(statements)}")
+    for signature, count in Counter(_signature(sql) for sql in statements).items():
+        print(f"  {count:>3} x {signature}")
+
+    waited = 0.0
+
+    def stopwatch(execute: Callable[..., Any], *args: Any) -> Any:
+        nonlocal waited
+        started = time.perf_counter()
+        try:
+            return execute(*args)
+        finally:
+            waited += time.perf_counter() - started
+
+    run = django_releases(timed)
     started = time.perf_counter()
-    profiler.runcall(run)
+    with connection.execute_wrapper(stopwatch):
+        run()
     elapsed = time.perf_counter() - started
     print(
-        f"cProfile, one thread, {len(work) - 1} releases in {elapsed:.2f} s "
-        f"({(len(work) - 1) / elapsed:.0f}/s); top 15 by cumulative time:"
+        f"One thread, {len(timed)} releases: {len(timed) / elapsed:.0f}/s, "
+        f"{elapsed / len(timed) * 1000:.1f} ms each, of which {waited / len(timed) * 1000:.1f} ms "
+        f"({waited / elapsed:.0%}) waiting on the database (round trips included)"
     )
+
+    run = django_releases(profiled)
+    profiler = cProfile.Profile()
+    profiler.runcall(run)
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).strip_dirs().sort_stats("cumulative").print_stats(15)
     text = out.getvalue()
+    print(f"cProfile of {len(profiled)} more releases, top 15 by cumulative time:")
     print(text[text.index("ncalls") :].rstrip())
 
 
@@ -512,13 +549,21 @@ def report(outcomes: list[Outcome], baseline: Outcome) -> None:
         )
 
 
+def vacuum() -> None:
+    """Each path starts from the same table state: every release rewrites the one fee
+    row, and the dead versions a previous path left would slow the next one down."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in ("escrow_ledgeraccount", "marketplace_milestone", "marketplace_contract"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+
+
 def run_benchmark() -> int:
     import django
 
     sys.path.insert(0, str(harness.ROOT))
     django.setup()
-    from django.db import connection
-
     from escrow import ledger
 
     label = uuid.uuid4().hex[:8]
@@ -528,20 +573,24 @@ def run_benchmark() -> int:
         "threads": THREAD_RELEASES // len(AMOUNTS),
         "profile": PROFILED_RELEASES // len(AMOUNTS),
     }
-    print(f"seeding {sum(contracts.values()) * len(AMOUNTS)} submitted milestones ...", file=sys.stderr)
+    print(
+        f"seeding {sum(contracts.values()) * len(AMOUNTS)} submitted milestones ...",
+        file=sys.stderr,
+    )
     started = time.perf_counter()
     lanes = {name: seed(f"{label}-{name}", count) for name, count in contracts.items()}
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
     print(f"seeded in {time.perf_counter() - started:.1f} s", file=sys.stderr)
 
     print(f"[1/3] SQL baseline, {WORKERS} processes ...", file=sys.stderr)
+    vacuum()
     baseline = measure_processes(f"plain SQL (psycopg), {WORKERS} processes", "sql", lanes["sql"])
     print(f"[2/3] approve_milestone, {WORKERS} processes ...", file=sys.stderr)
+    vacuum()
     processes = measure_processes(
         f"approve_milestone, {WORKERS} processes", "django", lanes["django"]
     )
     print(f"[3/3] approve_milestone, {WORKERS} threads ...", file=sys.stderr)
+    vacuum()
     threads = measure_threads(f"approve_milestone, {WORKERS} threads", "django", lanes["threads"])
 
     database = os.environ["DATABASE_URL"].split("@")[-1]
@@ -560,7 +609,9 @@ def run_benchmark() -> int:
 
     from escrow.models import Release
 
-    seeded = sum(len(lane) for name in ("django", "sql", "threads", "profile") for lane in lanes[name])
+    seeded = sum(
+        len(lane) for name in ("django", "sql", "threads", "profile") for lane in lanes[name]
+    )
     released = Release.objects.filter(milestone__contract__title__contains=label).count()
     problems = ledger.find_problems()
     print(f"\nReleased {released} of {seeded} seeded milestones; ledger problems: {len(problems)}")

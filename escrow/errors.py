@@ -14,3 +14,12 @@ class TransferKeyReused(Conflict):
     default_detail = (
         "This idempotency key already moved a different amount or between other accounts."
     )
+
+
+class ProviderUnavailable(DomainError):
+    """The card provider did not answer; nothing was charged or sent, and the same
+    request (same Idempotency-Key) may be sent again."""
+
+    status_code = 503
+    code = "provider_unavailable"
+    default_detail = "The payment provider is not answering. Nothing was charged; try again."

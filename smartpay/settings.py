@@ -381,9 +381,11 @@ REFUND_RESPONSE_DAYS = env.int("REFUND_RESPONSE_DAYS", default=7)
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
 # The sandbox signs its events with this secret when STRIPE_WEBHOOK_SECRET is unset.
-STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="") or "whsec_sandbox_" + (
-    SECRET_KEY[:24]
+STRIPE_WEBHOOK_SECRET = (
+    env.str("STRIPE_WEBHOOK_SECRET", default="") or "whsec_sandbox_" + (SECRET_KEY[:24])
 )
+# Events from connected accounts (account.updated) are signed by the Connect endpoint's secret.
+STRIPE_CONNECT_WEBHOOK_SECRET = env.str("STRIPE_CONNECT_WEBHOOK_SECRET", default="")
 # Only for pointing the SDK at a Stripe-compatible test server.
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 STRIPE_CONNECT_COUNTRY = env.str("STRIPE_CONNECT_COUNTRY", default="US")

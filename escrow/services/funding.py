@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from escrow import ledger
+from escrow.errors import ProviderUnavailable
 from escrow.models import Funding, FundingItem, LedgerAccount
 from escrow.rails import RailError, card_provider
 from escrow.services.holds import is_frozen
@@ -32,15 +33,6 @@ log = logging.getLogger(__name__)
 
 MAX_MILESTONES_PER_FUNDING = 50
 OPEN_STATUSES = (Funding.Status.CREATED, Funding.Status.PENDING, Funding.Status.FAILED)
-
-
-class ProviderUnavailable(DomainError):
-    """The card provider did not answer; nothing was charged and the same request
-    (same Idempotency-Key) may be sent again."""
-
-    status_code = 503
-    code = "provider_unavailable"
-    default_detail = "The card processor is not answering. Nothing was charged; try again."
 
 
 def _milestone_ids(raw: list[int]) -> list[int]:

@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from escrow import ledger
-from escrow.errors import InsufficientFunds
+from escrow.errors import InsufficientFunds, ProviderUnavailable
 from escrow.models import LedgerAccount, Payout, PayoutAccount
 from escrow.rails import AccountInfo, RailError, TransferInfo, card_provider
 from marketplace.models import User
@@ -41,12 +41,6 @@ BACKOFF_CAP = timedelta(hours=4)
 # idempotency key makes repeating the provider call safe.
 STUCK_AFTER = timedelta(minutes=10)
 RETRY_BATCH = 50
-
-
-class ProviderUnavailable(DomainError):
-    status_code = 503
-    code = "provider_unavailable"
-    default_detail = "The payment provider did not answer; try again in a moment."
 
 
 # --- connected accounts -------------------------------------------------------

@@ -38,7 +38,7 @@ from marketplace.services.contracts import (
     workroom_url,
 )
 from notifications.push import notify_on_commit
-from smartpay.errors import Conflict, DomainError, NotAllowed, NotFoundError
+from smartpay.errors import Conflict, DomainError, InvalidTransition, NotAllowed, NotFoundError
 
 MAX_FILES = 10
 MAX_FILE_BYTES = 25 * 1024 * 1024
@@ -357,6 +357,13 @@ def request_revision(*, actor: User, milestone_id: int, reason: str) -> Revision
         )
     with transaction.atomic():
         contract, milestone = _lock_milestone_as(actor, milestone_id, "client")
+        # Checked here, not by the transition table: draft -> funded is a legal move
+        # (money confirmed), but never by way of a revision request.
+        if milestone.status != Milestone.Status.SUBMITTED:
+            raise InvalidTransition(
+                "Only submitted work can be sent back for a revision; this milestone is "
+                f"{milestone.get_status_display().lower()}."
+            )
         lifecycle.transition_milestone(
             milestone, Milestone.Status.FUNDED, actor=actor, note=reason[:200]
         )

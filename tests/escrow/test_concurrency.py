@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, models, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -56,9 +58,10 @@ Kind = LedgerAccount.Kind
 HELD = (Milestone.Status.FUNDED, Milestone.Status.SUBMITTED)
 
 
-def race(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Run every call in its own thread, all released together; return each result
-    or the exception it raised."""
+def start_race(calls: list[Callable[[], Any]]) -> Callable[[], list[Any]]:
+    """Start every call in its own thread, all released together by one barrier;
+    return a function that waits for them and gives each result or the exception
+    it raised."""
     results: list[Any] = [None] * len(calls)
     barrier = threading.Barrier(len(calls))
 
@@ -74,10 +77,59 @@ def race(calls: list[Callable[[], Any]]) -> list[Any]:
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a thread hung"
-    return results
+
+    def finish() -> list[Any]:
+        for thread in threads:
+            thread.join(timeout=60)
+        assert not any(thread.is_alive() for thread in threads), "a thread hung"
+        return results
+
+    return finish
+
+
+def race(calls: list[Callable[[], Any]]) -> list[Any]:
+    return start_race(calls)()
+
+
+@contextmanager
+def row_locked(model: type[models.Model], pk: int) -> Iterator[None]:
+    """Hold one row's lock in another session for the block, as a slow request
+    would, so racing requests queue behind it in a known order."""
+    acquired, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                list(model._default_manager.select_for_update().filter(pk=pk))
+                acquired.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert acquired.wait(timeout=10)
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join(timeout=30)
+
+
+def wait_for_lock_waiters(count: int) -> None:
+    """Until ``count`` sessions of this database wait on a lock."""
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            row = cursor.fetchone()
+            if row is not None and row[0] >= count:
+                return
+            assert time.monotonic() < deadline, f"fewer than {count} sessions queued"
+            time.sleep(0.01)
 
 
 def unexpected(results: list[Any]) -> list[Any]:
@@ -189,6 +241,31 @@ def prepare_round(rng: random.Random) -> tuple[Contract, Milestone, list[Funding
     return contract, milestone, [first, second], start
 
 
+def racing_calls(
+    contract: Contract, milestone: Milestone, card_fundings: list[Funding], destination: str | None
+) -> list[Callable[[], Any]]:
+    """Both card webhooks, a balance funding, the freelancer's refund, the client's
+    approval and a submission, all for one milestone."""
+    client, freelancer = contract.client, contract.freelancer
+    return [
+        lambda: confirm(card_fundings[0]),
+        lambda: confirm(card_fundings[1]),
+        lambda: funding_services.start_funding(
+            actor=client,
+            milestone_ids=[milestone.pk],
+            request_key=f"balance-{uuid.uuid4()}",
+            source="balance",
+        ),
+        lambda: refund_services.refund_milestone(
+            actor=freelancer, milestone_id=milestone.pk, destination=destination
+        ),
+        lambda: release_services.approve_milestone(actor=client, milestone_id=milestone.pk),
+        lambda: milestone_services.submit_milestone(
+            actor=freelancer, milestone_id=milestone.pk, message="Done."
+        ),
+    ]
+
+
 def test_funding_refund_and_approval_racing_always_leave_a_legal_state():
     rng = random.Random(20_251)
     outcomes: set[str] = set()
@@ -197,25 +274,7 @@ def test_funding_refund_and_approval_racing_always_leave_a_legal_state():
         client, freelancer = contract.client, contract.freelancer
         fees_before = fees()
         destination = rng.choice([None, "balance", "card"])
-        calls: list[Callable[[], Any]] = [
-            lambda: confirm(card_fundings[0]),
-            lambda: confirm(card_fundings[1]),
-            lambda: funding_services.start_funding(
-                actor=client,
-                milestone_ids=[milestone.pk],
-                request_key=f"balance-{uuid.uuid4()}",
-                source="balance",
-            ),
-            lambda: refund_services.refund_milestone(
-                actor=freelancer,
-                milestone_id=milestone.pk,
-                destination=destination,
-            ),
-            lambda: release_services.approve_milestone(actor=client, milestone_id=milestone.pk),
-            lambda: milestone_services.submit_milestone(
-                actor=freelancer, milestone_id=milestone.pk, message="Done."
-            ),
-        ]
+        calls = racing_calls(contract, milestone, card_fundings, destination)
         rng.shuffle(calls)
         results = race(calls)
 
@@ -326,6 +385,15 @@ def test_concurrent_settlement_runs_release_and_mature_each_milestone_once():
 # --- one request key, thirty requests -------------------------------------------------------
 
 
+def thirty_twins(contract: Contract, start: Callable[[], Funding]) -> list[Any]:
+    """Thirty requests with one key, all past the service's look-up for an earlier
+    funding before the first of them commits: they queue behind the contract's lock."""
+    with row_locked(Contract, contract.pk):
+        finish = start_race([start] * 30)
+        wait_for_lock_waiters(30)
+    return finish()
+
+
 def test_thirty_card_fundings_with_one_request_key_make_one_funding():
     contract = card_contract()
     milestone = first_milestone(contract)
@@ -336,7 +404,7 @@ def test_thirty_card_fundings_with_one_request_key_make_one_funding():
             actor=client, milestone_ids=[milestone.pk], request_key="double-click"
         )
 
-    results = race([start] * 30)
+    results = thirty_twins(contract, start)
 
     assert unexpected(results) == []
     assert all(isinstance(r, Funding) for r in results), results
@@ -360,18 +428,58 @@ def test_thirty_balance_fundings_with_one_request_key_make_one_funding():
             actor=client, milestone_ids=[milestone.pk], request_key="retry", source="balance"
         )
 
-    results = race([start] * 30)
+    results = thirty_twins(contract, start)
 
     assert unexpected(results) == []
+    # The same key answers with the same funding, as a sequential replay does.
+    assert all(isinstance(r, Funding) for r in results), {type(r).__name__ for r in results}
+    assert len({r.pk for r in results}) == 1
     assert Funding.objects.count() == 1
     assert balance(client) == 200_000
     assert_escrow_matches_status(milestone)
     assert_ledger_sound()
-    # The same key answers with the same funding, as a sequential replay does.
-    assert all(isinstance(r, Funding) for r in results), {type(r).__name__ for r in results}
 
 
 # --- two contracts of one client ----------------------------------------------------------
+
+
+def test_a_card_refund_queued_behind_a_card_payment_of_the_same_client_does_not_deadlock():
+    """The interleaving that deadlocked when each move took its own locks: a card
+    payment webhook (card -> balance -> escrow) waits for the card account, then a
+    refund to the card (escrow -> balance -> card) on another contract of the same
+    client takes the balance and waits for the card account too. Lock every account
+    up front, in key order, and they simply queue."""
+    external = ledger.external_account(Rail.CARD, "usd")
+    client = verified_user(is_client=True)
+    freelancer = verified_user(is_client=False, is_freelancer=True)
+    refunded = fund(
+        first_milestone(make_contract(make_proposal(make_job(client), freelancer, (10_000,))))
+    )
+    paid = first_milestone(make_contract(make_proposal(make_job(client), freelancer, (7_000,))))
+    funding = start_card(client, paid, pay=True)
+
+    with row_locked(LedgerAccount, external.pk):
+        webhook = start_race([lambda: confirm(funding)])
+        wait_for_lock_waiters(1)
+        refund = start_race(
+            [
+                lambda: refund_services.refund_milestone(
+                    actor=freelancer, milestone_id=refunded.pk, destination="card"
+                )
+            ]
+        )
+        wait_for_lock_waiters(2)
+    results = webhook() + refund()
+
+    assert unexpected(results) == [], [repr(r) for r in unexpected(results)]
+    assert isinstance(results[0], Funding)
+    assert isinstance(results[1], Refund)
+    assert_escrow_matches_status(paid)
+    assert_escrow_matches_status(refunded)
+    assert paid.status == Milestone.Status.FUNDED
+    assert refunded.status == Milestone.Status.REFUNDED
+    assert balance(client) == 0
+    assert_ledger_sound()
 
 
 def test_card_refunds_and_card_payments_of_one_client_never_deadlock():
@@ -391,14 +499,17 @@ def test_card_refunds_and_card_payments_of_one_client_never_deadlock():
         paid = first_milestone(make_contract(make_proposal(make_job(client), freelancer, (7_000,))))
         pairs.append((refunded, start_card(client, paid, pay=True)))
 
+    def refund_to_card(milestone: Milestone) -> Callable[[], Refund]:
+        return lambda: refund_services.refund_milestone(
+            actor=freelancer, milestone_id=milestone.pk, destination="card"
+        )
+
+    def webhook(funding: Funding) -> Callable[[], Funding | None]:
+        return lambda: confirm(funding)
+
     calls: list[Callable[[], Any]] = []
     for refunded, funding in pairs:
-        calls.append(
-            lambda m=refunded: refund_services.refund_milestone(
-                actor=freelancer, milestone_id=m.pk, destination="card"
-            )
-        )
-        calls.append(lambda f=funding: confirm(f))
+        calls += [refund_to_card(refunded), webhook(funding)]
     results = race(calls)
 
     assert unexpected(results) == [], [repr(r) for r in unexpected(results)]

@@ -147,9 +147,7 @@ class EscrowMachine(RuleBasedStateMachine):
         """Two clients, two freelancers with payout accounts, and a first contract whose
         milestones start in random states (so short runs reach the later steps)."""
         self.clients = [verified_user(is_client=True) for _ in range(2)]
-        self.freelancers = [
-            verified_user(is_client=False, is_freelancer=True) for _ in range(2)
-        ]
+        self.freelancers = [verified_user(is_client=False, is_freelancer=True) for _ in range(2)]
         for freelancer in self.freelancers:
             payout_services.connect_payout_account(
                 actor=freelancer, return_url="/payouts/", refresh_url="/payouts/"
@@ -157,7 +155,8 @@ class EscrowMachine(RuleBasedStateMachine):
             account_id = freelancer.payout_account.account_id
             sandbox.complete_onboarding(account_id)
             account = payout_services.sync_payout_account(account_id=account_id)
-            assert account is not None and account.payouts_enabled
+            assert account is not None
+            assert account.payouts_enabled
         for user in self.people_list:
             self.book.available[user.pk] = 0
             self.book.pending[user.pk] = 0
@@ -169,7 +168,10 @@ class EscrowMachine(RuleBasedStateMachine):
             if start == "balance":
                 self.top_up(0, self.milestones[milestone_id].amount)
                 funding = funding_services.start_funding(
-                    actor=terms.client, milestone_ids=[milestone_id], request_key=key, source="balance"
+                    actor=terms.client,
+                    milestone_ids=[milestone_id],
+                    request_key=key,
+                    source="balance",
                 )
                 self.book_balance_funding(funding, terms, [milestone_id])
                 continue
@@ -359,19 +361,18 @@ class EscrowMachine(RuleBasedStateMachine):
 
     def pay_by_card(self, funding: Funding, outcome: str) -> None:
         """The client pays on the checkout page; the succeeded event follows (or not yet)."""
-        assert funding.status == Funding.Status.PENDING and funding.payment_intent_id
+        intent = funding.payment_intent_id
+        assert funding.status == Funding.Status.PENDING
+        assert intent
         ids = list(funding.items.order_by("milestone_id").values_list("milestone_id", flat=True))
         items = [(m, self.milestones[m].amount) for m in ids]
-        self.fundings[funding.pk] = ModelFunding(
-            funding.client, funding.contract_id, funding.payment_intent_id, items
-        )
+        self.fundings[funding.pk] = ModelFunding(funding.client, funding.contract_id, intent, items)
         assert int(funding.amount) == self.fundings[funding.pk].amount
         if outcome == "declined_first":
             self.refused(
-                lambda: sandbox.confirm_payment(funding.payment_intent_id, sandbox.DECLINED_CARD),
-                error=RailError,
+                lambda: sandbox.confirm_payment(intent, sandbox.DECLINED_CARD), error=RailError
             )
-        sandbox.confirm_payment(funding.payment_intent_id, sandbox.SUCCEEDING_CARD)
+        sandbox.confirm_payment(intent, sandbox.SUCCEEDING_CARD)
         if outcome == "webhook_late":
             return  # paid; the succeeded event arrives in a later step
         self.confirm(funding.pk)
@@ -707,7 +708,8 @@ class EscrowMachine(RuleBasedStateMachine):
         for user in self.people_list:
             available = actual.get((user.pk, Kind.AVAILABLE), 0)
             pending = actual.get((user.pk, Kind.PENDING), 0)
-            assert available >= 0 and pending >= 0
+            assert available >= 0
+            assert pending >= 0
             assert available == self.book.available[user.pk], user
             assert pending == self.book.pending[user.pk], user
         assert self._global(Kind.FEES) - self.fees_start == self.book.fees

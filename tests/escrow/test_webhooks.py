@@ -108,6 +108,19 @@ def test_signed_payload_that_is_not_an_event_is_refused(client, payload):
     assert not WebhookEvent.objects.exists()
 
 
+def test_events_signed_by_the_connect_endpoint_secret_are_accepted_when_configured(
+    client, settings
+):
+    event = account_event("acct_1", enabled=True)
+    settings.STRIPE_CONNECT_WEBHOOK_SECRET = ""
+    assert post_event(client, event, secret="whsec_connect").status_code == 400
+
+    settings.STRIPE_CONNECT_WEBHOOK_SECRET = "whsec_connect"
+    assert post_event(client, event, secret="whsec_connect").status_code == 200
+    assert post_event(client, event).status_code == 200  # the platform secret still works
+    assert stored(event).deliveries == 2
+
+
 def test_only_post_is_accepted(client):
     response = client.get("/webhooks/stripe/")
 
