@@ -8,12 +8,13 @@ key order, so two transfers can't deadlock each other.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import Case, F, Sum, Value, When
 
 from escrow.errors import InsufficientFunds, TransferKeyReused
 from escrow.models import LedgerAccount, Transfer
@@ -24,7 +25,11 @@ Kind = LedgerAccount.Kind
 
 
 def _get_or_create(**lookup: Any) -> LedgerAccount:
-    """Race-safe: a unique constraint backs every account's identity."""
+    """Race-safe: a unique constraint backs every account's identity. Accounts exist
+    almost always, so the plain read comes first and the savepoint only on a miss."""
+    account = LedgerAccount.objects.filter(**lookup).first()
+    if account is not None:
+        return account
     try:
         with transaction.atomic():
             account, _ = LedgerAccount.objects.get_or_create(**lookup)
@@ -53,13 +58,20 @@ def external_account(rail: str, currency: str) -> LedgerAccount:
     return _get_or_create(kind=Kind.EXTERNAL, rail=rail, currency=currency)
 
 
-def lock_accounts(*accounts: LedgerAccount) -> None:
-    """Lock every account a service is about to move money between, in primary-key
-    order, before its first ``move``. ``move`` locks its own two accounts in that
-    order too, but a service making several moves would otherwise collect its locks
-    in the order of its moves, and two services doing so can deadlock."""
-    pks = sorted({account.pk for account in accounts})
-    list(LedgerAccount.objects.select_for_update().filter(pk__in=pks).order_by("pk"))
+# Lock order: users' and milestones' accounts by primary key, then the platform's
+# (fees, external) by primary key. Every release touches the fee account and every
+# card event the card account: taking them last holds those hot rows for the
+# shortest time, and one order for everyone means no two services deadlock.
+PLATFORM_KINDS = (Kind.FEES, Kind.EXTERNAL)
+LOCK_ORDER = (Case(When(kind__in=PLATFORM_KINDS, then=Value(1)), default=Value(0)), "pk")
+
+
+def lock_accounts(*accounts: LedgerAccount) -> dict[int, LedgerAccount]:
+    """Lock every account a service is about to move money between, before its
+    first ``move``; a service making several moves would otherwise collect its locks
+    in the order of its moves. Returns the locked rows, fresh, by primary key."""
+    rows = LedgerAccount.objects.select_for_update().filter(pk__in={a.pk for a in accounts})
+    return {row.pk: row for row in rows.order_by(*LOCK_ORDER)}
 
 
 def move(
@@ -72,18 +84,28 @@ def move(
 ) -> Transfer:
     """Move ``amount`` minor units; the same ``key`` again returns the first transfer.
 
-    Runs in the caller's transaction (as a savepoint) or its own. Raises
-    InsufficientFunds when the source would go below zero (external accounts
-    may: they stand for money outside the system).
+    Runs in the caller's transaction or its own. Raises InsufficientFunds, before
+    writing anything, when the source would go below zero (external accounts may:
+    they stand for money outside the system).
     """
     if isinstance(amount, bool) or int(amount) != amount or amount <= 0:
         raise DomainError("Amounts are positive whole minor units.", code="invalid_amount")
     if source.currency != destination.currency:
         raise DomainError("A transfer moves one currency.", code="currency_mismatch")
-    with transaction.atomic():
+    # Inside the caller's transaction no savepoint is needed (nothing is written
+    # before the last check), and atomic(savepoint=False) would doom the caller's
+    # transaction on a refusal it may want to catch.
+    in_transaction = transaction.get_connection().in_atomic_block
+    with contextlib.nullcontext() if in_transaction else transaction.atomic():
+        locked = lock_accounts(source, destination)
+        # Under the locks a twin that moved first is committed and visible: replay it
+        # rather than judge the balance it already spent.
+        if Transfer.objects.filter(idempotency_key=key).exists():
+            return _replay(key, source=source, destination=destination, amount=amount)
+        if locked[source.pk].kind != Kind.EXTERNAL and locked[source.pk].balance < amount:
+            raise InsufficientFunds()
         try:
             with transaction.atomic():
-                # The unique key is the claim: a concurrent twin waits here, then replays.
                 transfer = Transfer.objects.create(
                     idempotency_key=key,
                     source=source,
@@ -92,16 +114,8 @@ def move(
                     currency=source.currency,
                     memo=memo[:200],
                 )
-        except IntegrityError:
+        except IntegrityError:  # the same key between other accounts, just committed
             return _replay(key, source=source, destination=destination, amount=amount)
-        locked = {
-            account.pk: account
-            for account in LedgerAccount.objects.select_for_update()
-            .filter(pk__in=[source.pk, destination.pk])
-            .order_by("pk")
-        }
-        if locked[source.pk].kind != Kind.EXTERNAL and locked[source.pk].balance < amount:
-            raise InsufficientFunds()
         # Decimal, not int: drivers refuse Python ints past 64 bits (wei amounts).
         exact = Decimal(int(amount))
         LedgerAccount.objects.filter(pk=source.pk).update(balance=F("balance") - exact)

@@ -23,7 +23,11 @@ def lock_milestone(
     contract_id = scope.filter(pk=milestone_id).values_list("contract_id", flat=True).first()
     if contract_id is None:
         raise NotFoundError("No such milestone.")
-    contract = Contract.objects.select_for_update().get(pk=contract_id)
+    contract = (
+        Contract.objects.select_for_update(of=("self",))
+        .select_related("client", "freelancer")
+        .get(pk=contract_id)
+    )
     if actor is not None and role is not None and getattr(contract, f"{role}_id") != actor.pk:
         raise NotAllowed(f"Only the {role} may do that.")
     return contract, Milestone.objects.select_for_update().get(pk=milestone_id)

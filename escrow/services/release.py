@@ -76,7 +76,11 @@ def release_locked(
     Disputes call this with ``to_status=RESOLVED`` and the arbiter's split.
     """
     ensure_not_frozen(milestone)
-    held = held_in_escrow(milestone)
+    escrow = ledger.escrow_account(milestone)
+    pending = ledger.user_account(contract.freelancer, Kind.PENDING, contract.currency)
+    available = ledger.user_account(contract.client, Kind.AVAILABLE, contract.currency)
+    # The parties' accounts now; the fee account, which every release shares, last.
+    held = int(ledger.lock_accounts(escrow, pending, available)[escrow.pk].balance)
     amount = held if amount is None else amount
     if isinstance(amount, bool) or int(amount) != amount or not 0 < amount <= held:
         raise DomainError(
@@ -87,30 +91,7 @@ def release_locked(
     amount = int(amount)
     fee = fee_for(amount, contract.fee_bps)
     share, remainder = amount - fee, held - amount
-    escrow = ledger.escrow_account(milestone)
-    parts = [
-        (
-            ledger.user_account(contract.freelancer, Kind.PENDING, contract.currency),
-            share,
-            "release",
-        ),
-        (ledger.fee_account(contract.currency), fee, "fee"),
-        (
-            ledger.user_account(contract.client, Kind.AVAILABLE, contract.currency),
-            remainder,
-            "return",
-        ),
-    ]
-    ledger.lock_accounts(escrow, *(destination for destination, _, _ in parts))
-    for destination, part, label in parts:
-        if part:
-            ledger.move(
-                source=escrow,
-                destination=destination,
-                amount=part,
-                key=f"{label}:{milestone.pk}",
-                memo=f"{label.capitalize()} of “{milestone.title}”",
-            )
+    _pay_out(milestone, escrow, [(pending, share, "release"), (available, remainder, "return")])
     release = Release.objects.create(
         milestone=milestone,
         freelancer=contract.freelancer,
@@ -125,7 +106,24 @@ def release_locked(
     )
     lifecycle.transition_milestone(milestone, to_status, actor=actor, note=note)
     _announce_release(contract, milestone, release, actor)
+    # Last of all: every release shares the fee account, so its row lock is taken
+    # as late as possible and held only until the commit.
+    _pay_out(milestone, escrow, [(ledger.fee_account(contract.currency), fee, "fee")])
     return release
+
+
+def _pay_out(
+    milestone: Milestone, escrow: LedgerAccount, parts: list[tuple[LedgerAccount, int, str]]
+) -> None:
+    for destination, part, label in parts:
+        if part:
+            ledger.move(
+                source=escrow,
+                destination=destination,
+                amount=part,
+                key=f"{label}:{milestone.pk}",
+                memo=f"{label.capitalize()} of “{milestone.title}”",
+            )
 
 
 def _announce_release(
@@ -166,21 +164,28 @@ def auto_release_due(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     released = 0
     for milestone_id in _due_for_release(now):
-        with transaction.atomic(durable=True):
-            contract, milestone = lock_milestone(milestone_id)
-            due = milestone.review_deadline is not None and milestone.review_deadline <= now
-            if milestone.status != Milestone.Status.SUBMITTED or not due or is_frozen(milestone):
-                continue
-            release_locked(
-                milestone,
-                contract=contract,
-                actor=None,
-                amount=None,
-                note=f"Released automatically after {settings.ESCROW_REVIEW_DAYS} days",
-            )
-            complete_contract_if_done(contract)
-            released += 1
+        try:
+            released += _auto_release(milestone_id, now)
+        except DomainError as error:  # one milestone's problem must not stop the others
+            log.warning("auto-release of milestone %s skipped: %s", milestone_id, error.detail)
     return released
+
+
+def _auto_release(milestone_id: int, now: datetime) -> int:
+    with transaction.atomic(durable=True):
+        contract, milestone = lock_milestone(milestone_id)
+        due = milestone.review_deadline is not None and milestone.review_deadline <= now
+        if milestone.status != Milestone.Status.SUBMITTED or not due or is_frozen(milestone):
+            return 0
+        release_locked(
+            milestone,
+            contract=contract,
+            actor=None,
+            amount=None,
+            note=f"Released automatically after {settings.ESCROW_REVIEW_DAYS} days",
+        )
+        complete_contract_if_done(contract)
+    return 1
 
 
 def send_review_reminders(*, now: datetime | None = None) -> int:

@@ -127,7 +127,6 @@ class EscrowMachine(RuleBasedStateMachine):
         self.requests: dict[int, ModelRefundRequest] = {}
         self.releases: list[ModelRelease] = []
         self.card_refunds: list[int] = []
-        self.payout_keys: list[tuple[User, str, int]] = []
         self.now = timezone.now()
         self.fees_start = self._global(Kind.FEES)
         self.external_start = self._global(Kind.EXTERNAL)
@@ -743,9 +742,9 @@ def test_random_money_sequences_keep_the_ledger_and_the_model_in_step():
 
 @pytest.mark.django_db
 def test_asking_for_a_revision_of_unfunded_work_is_refused():
-    """Found by the machine above: ``request_revision`` moves a *draft* milestone to
-    funded (the lifecycle allows draft -> funded for escrow), so a milestone reads
-    "Funded — money in escrow" with nothing in escrow."""
+    """Only submitted work goes back for a revision. The lifecycle allows draft ->
+    funded (for escrow), so without its own check a revision would make an unpaid
+    milestone read "Funded — money in escrow" with nothing in escrow."""
     contract = make_contract(make_proposal(make_job(verified_user()), verified_user()))
     milestone = contract.milestones.order_by("position").first()
     assert milestone is not None
