@@ -105,3 +105,31 @@ def test_fund_release_refund_payout_and_reconcile_on_stripe(fake_stripe, client)
     assert (
         Transfer.objects.filter(idempotency_key=f"charge:{paying.payment_intent_id}").count() == 1
     )
+
+
+def test_a_stripe_outage_while_funding_is_a_503_and_the_same_key_resumes(fake_stripe, api):
+    contract = card_contract()
+    milestone = contract.milestones.order_by("position").first()
+    assert milestone is not None
+    api.force_authenticate(contract.client)
+    url = f"/api/v1/milestones/{milestone.pk}/fund/"
+    headers = {"Idempotency-Key": "fund-once"}
+
+    fake_stripe.fail_next("/v1/payment_intents", 500, "api_error")
+    refused = api.post(url, {"source": "card"}, format="json", headers=headers)
+    assert refused.status_code == 503
+    assert refused.json()["code"] == "provider_unavailable"
+    [waiting] = Funding.objects.all()
+    assert waiting.status == Funding.Status.CREATED
+    assert not waiting.payment_intent_id
+
+    answered = api.post(url, {"source": "card"}, format="json", headers=headers)
+    assert answered.status_code in (200, 201), answered.content
+    assert Funding.objects.count() == 1
+    [intent] = fake_stripe.of_kind("payment_intent")
+    assert answered.json()["payment_intent_id"] == intent["id"]
+    # Both calls to Stripe carried the funding's key: a retried call can't charge twice.
+    keys = {call.idempotency_key for call in fake_stripe.posts("/v1/payment_intents")}
+    assert keys == {f"funding-{waiting.pk}"}
+    milestone.refresh_from_db()
+    assert milestone.status == Milestone.Status.DRAFT
