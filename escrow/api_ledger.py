@@ -29,6 +29,7 @@ from escrow.api_serializers import (
     StatementLineSerializer,
 )
 from escrow.models import Payout
+from escrow.services import payout_accounts
 from escrow.services import payouts as payout_services
 from escrow.statements import USER_KINDS
 from escrow.statements_csv import csv_response
@@ -182,7 +183,7 @@ class PayoutAccountView(MoneyView):
         "link. Errors: `not_freelancer`, `email_unverified` (403), `provider_unavailable` (503).",
     )
     def post(self, request: Request) -> Response:
-        url = payout_services.connect_payout_account(
+        url = payout_accounts.connect_payout_account(
             actor=acting_user(request), **onboarding_urls()
         )
         return Response(OnboardingSerializer({"onboarding_url": url}).data)
@@ -197,7 +198,7 @@ class PayoutAccountView(MoneyView):
     def patch(self, request: Request) -> Response:
         body = AutoPayoutSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        account = payout_services.set_auto_payout(
+        account = payout_accounts.set_auto_payout(
             actor=acting_user(request), enabled=body.validated_data["auto_payout_weekly"]
         )
         return Response(PayoutAccountSerializer(account).data)

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from escrow import selectors
 from escrow.forms import AutoPayoutForm, PayoutForm, StatementFilterForm, new_request_key
 from escrow.models import Payout, PayoutAccount
+from escrow.services import payout_accounts
 from escrow.services import payouts as payout_services
 from escrow.statements_csv import csv_response
 from marketplace.money import CURRENCIES, Rail, format_amount
@@ -113,7 +114,7 @@ def payout_connect(request: HttpRequest) -> HttpResponse:
         return redirect("money")
     url = attempt(
         request,
-        lambda: payout_services.connect_payout_account(actor=user, **onboarding_urls()),
+        lambda: payout_accounts.connect_payout_account(actor=user, **onboarding_urls()),
     )
     return redirect(url) if url else redirect("money")
 
@@ -126,7 +127,7 @@ def payout_return(request: HttpRequest) -> HttpResponse:
     if account is None:
         return redirect("money")
     synced = attempt(
-        request, lambda: payout_services.sync_payout_account(account_id=account.account_id)
+        request, lambda: payout_accounts.sync_payout_account(account_id=account.account_id)
     )
     if synced is not None:
         if synced.payouts_enabled:
@@ -171,7 +172,7 @@ def auto_payout(request: HttpRequest) -> HttpResponse:
     enabled = bool(form.cleaned_data.get("enabled"))
     account = attempt(
         request,
-        lambda: payout_services.set_auto_payout(actor=acting_user(request), enabled=enabled),
+        lambda: payout_accounts.set_auto_payout(actor=acting_user(request), enabled=enabled),
     )
     if account is not None:
         messages.success(

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from escrow.models import Funding, Payout, WebhookEvent
 from escrow.rails import AccountInfo, card_provider
+from escrow.services import payout_accounts
 from smartpay.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -276,7 +277,6 @@ def _transfer_reversed(obj: dict[str, Any], event: WebhookEvent) -> None:
 
 
 def _account_updated(obj: dict[str, Any], event: WebhookEvent) -> None:
-    from escrow.services import payouts
 
     newer = WebhookEvent.objects.filter(
         type=event.type,
@@ -292,7 +292,7 @@ def _account_updated(obj: dict[str, Any], event: WebhookEvent) -> None:
             [*(requirements.get("past_due") or []), *(requirements.get("currently_due") or [])]
         )
     )
-    payouts.sync_payout_account(
+    payout_accounts.sync_payout_account(
         account_id=obj["id"],
         info=AccountInfo(
             id=obj["id"],

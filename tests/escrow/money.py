@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from typing import Any
+
+from django.http import StreamingHttpResponse
 
 from escrow import ledger
-from escrow.models import Funding, LedgerAccount
+from escrow.models import Funding, LedgerAccount, PayoutAccount
 from escrow.rails import sandbox
 from escrow.services import funding as funding_services
+from escrow.services import payout_accounts
 from marketplace.models import Contract, Milestone, User
 from marketplace.money import Rail
 from marketplace.services import milestones as milestone_services
@@ -87,3 +91,24 @@ def first_milestone(contract: Contract) -> Milestone:
     milestone = contract.milestones.order_by("position").first()
     assert milestone is not None
     return milestone
+
+
+def streamed(response: object) -> str:
+    """The body of a streamed response (CSV exports)."""
+    assert isinstance(response, StreamingHttpResponse)
+    return b"".join(response.streaming_content).decode()  # type: ignore[arg-type]
+
+
+def enable_payouts(user: User, fake_stripe: Any = None) -> PayoutAccount:
+    """Connect ``user``'s payout account and finish onboarding, on the fake Stripe
+    server when given, else on the sandbox; then sync it as the return page does."""
+    payout_accounts.connect_payout_account(actor=user, return_url="/", refresh_url="/")
+    account_id = PayoutAccount.objects.get(user=user).account_id
+    if fake_stripe is not None:
+        fake_stripe.complete_onboarding(account_id)
+    else:
+        sandbox.complete_onboarding(account_id)
+    account = payout_accounts.sync_payout_account(account_id=account_id)
+    assert account is not None
+    assert account.payouts_enabled
+    return account

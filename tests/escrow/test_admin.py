@@ -35,7 +35,15 @@ from escrow.services import holds, payouts, refunds, release, webhooks
 from escrow.services.reconciliation import reconcile
 from marketplace.models import Milestone, User
 from smartpay.errors import Conflict
-from tests.escrow.money import card_contract, first_milestone, fund, pay_by_card, submit, top_up
+from tests.escrow.money import (
+    card_contract,
+    enable_payouts,
+    first_milestone,
+    fund,
+    pay_by_card,
+    submit,
+    top_up,
+)
 from tests.factories import PASSWORD, verified_user
 from tests.totp import totp_code
 
@@ -120,9 +128,7 @@ def a_bit_of_everything() -> None:
     sandbox.confirm_payment(card.payment_intent_id or "", sandbox.SUCCEEDING_CARD)
     stored_event(card)
     freelancer = contract.freelancer
-    payouts.connect_payout_account(actor=freelancer, return_url="/", refresh_url="/")
-    sandbox.complete_onboarding(freelancer.payout_account.account_id)
-    payouts.sync_payout_account(account_id=freelancer.payout_account.account_id)
+    enable_payouts(freelancer)
     top_up(freelancer, 20_000)
     payouts.request_payout(actor=freelancer, currency="usd", amount=20_000, request_key="p")
     reconcile()
@@ -167,9 +173,7 @@ def test_a_funding_page_shows_its_milestones_and_hides_the_client_secret(staff):
 def backing_off(fake_stripe) -> Payout:
     """A payout whose first Transfer failed on Stripe (503): retrying, with a backoff."""
     freelancer = card_contract().freelancer
-    payouts.connect_payout_account(actor=freelancer, return_url="/", refresh_url="/")
-    fake_stripe.complete_onboarding(freelancer.payout_account.account_id)
-    payouts.sync_payout_account(account_id=freelancer.payout_account.account_id)
+    enable_payouts(freelancer, fake_stripe)
     top_up(freelancer, 30_000)
     payout = payouts.request_payout(
         actor=freelancer, currency="usd", amount=30_000, request_key="weekly"

@@ -10,34 +10,28 @@ import io
 
 import pytest
 from allauth.account.models import EmailAddress
-from django.http import StreamingHttpResponse
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
 from escrow.models import Funding, Payout, PayoutAccount, RefundRequest, Release, Transfer
-from escrow.rails import sandbox
 from escrow.services import funding as funding_services
-from escrow.services import payouts as payout_services
 from escrow.services import refunds as refund_services
 from marketplace.models import Milestone
 from tests.escrow.money import (
     balance,
     card_contract,
+    enable_payouts,
     escrow_of,
     first_milestone,
     fund,
     pay_by_card,
+    streamed,
     submit,
     top_up,
 )
 from tests.factories import make_user, verified_user
 
 pytestmark = pytest.mark.django_db
-
-
-def streamed(response) -> str:
-    assert isinstance(response, StreamingHttpResponse)
-    return b"".join(response.streaming_content).decode()  # type: ignore[arg-type]
 
 
 def api_for(user) -> APIClient:
@@ -57,12 +51,7 @@ def nothing_moved() -> bool:
 
 
 def enabled_payout_account(user) -> PayoutAccount:
-    payout_services.connect_payout_account(actor=user, return_url="/", refresh_url="/")
-    account = PayoutAccount.objects.get(user=user)
-    sandbox.complete_onboarding(account.account_id)
-    synced = payout_services.sync_payout_account(account_id=account.account_id)
-    assert synced is not None
-    return synced
+    return enable_payouts(user)
 
 
 # --- funding --------------------------------------------------------------------------------

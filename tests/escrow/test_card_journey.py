@@ -13,7 +13,7 @@ from django.utils import timezone
 from escrow import ledger
 from escrow.models import Funding, Payout, PayoutAccount, Refund, Transfer, WebhookEvent
 from escrow.rails.events import build_event, encode_event, sign_payload
-from escrow.services import funding, payouts, reconciliation, refunds, release
+from escrow.services import funding, payout_accounts, payouts, reconciliation, refunds, release
 from marketplace.models import Milestone
 from tests.escrow.money import balance, card_contract, submit
 
@@ -78,7 +78,7 @@ def test_fund_release_refund_payout_and_reconcile_on_stripe(fake_stripe, client)
     assert balance(contract.freelancer) == 90_000
 
     # Payouts: Connect onboarding, enabled by account.updated, then a Transfer.
-    url = payouts.connect_payout_account(
+    url = payout_accounts.connect_payout_account(
         actor=contract.freelancer, return_url="https://x/return", refresh_url="https://x/again"
     )
     assert url.startswith("https://")

@@ -7,7 +7,6 @@ import re
 
 import pytest
 from allauth.account.models import EmailAddress
-from django.http import StreamingHttpResponse
 from django.test import Client
 from django.urls import reverse
 
@@ -15,6 +14,7 @@ from escrow import ledger
 from escrow.models import EscrowHold, Funding, Payout, PayoutAccount, RefundRequest, Transfer
 from escrow.rails import sandbox
 from escrow.services import funding as funding_services
+from escrow.services import payout_accounts
 from escrow.services import payouts as payout_services
 from escrow.services import refunds as refund_services
 from escrow.services import release as release_services
@@ -22,21 +22,18 @@ from marketplace.models import Contract, Milestone
 from tests.escrow.money import (
     balance,
     card_contract,
+    enable_payouts,
     escrow_of,
     first_milestone,
     fund,
     pay_by_card,
+    streamed,
     submit,
     top_up,
 )
 from tests.factories import make_user, verified_user
 
 pytestmark = pytest.mark.django_db
-
-
-def streamed(response) -> str:
-    assert isinstance(response, StreamingHttpResponse)
-    return b"".join(response.streaming_content).decode()  # type: ignore[arg-type]
 
 
 def browser(user) -> Client:
@@ -63,13 +60,7 @@ def workroom(contract: Contract) -> str:
 
 def enabled_payout_account(user) -> PayoutAccount:
     """A connected account whose (sandbox) onboarding is finished."""
-    payout_services.connect_payout_account(actor=user, return_url="/", refresh_url="/")
-    account = PayoutAccount.objects.get(user=user)
-    sandbox.complete_onboarding(account.account_id)
-    synced = payout_services.sync_payout_account(account_id=account.account_id)
-    assert synced is not None
-    assert synced.payouts_enabled
-    return synced
+    return enable_payouts(user)
 
 
 def fund_form(
@@ -442,7 +433,7 @@ def test_connect_is_refused_in_words_for_a_client():
 
 def test_back_from_onboarding_the_status_is_fetched_and_shown():
     freelancer = verified_user(is_client=False, is_freelancer=True)
-    payout_services.connect_payout_account(actor=freelancer, return_url="/", refresh_url="/")
+    payout_accounts.connect_payout_account(actor=freelancer, return_url="/", refresh_url="/")
     account = PayoutAccount.objects.get(user=freelancer)
     sandbox.complete_onboarding(account.account_id)
     page = browser(freelancer)

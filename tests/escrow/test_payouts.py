@@ -16,15 +16,17 @@ from escrow.errors import InsufficientFunds
 from escrow.models import Payout, PayoutAccount, Transfer
 from escrow.rails import AccountInfo
 from escrow.services import payouts
-from escrow.services.payouts import (
+from escrow.services.payout_accounts import (
     connect_payout_account,
+    set_auto_payout,
+    sync_payout_account,
+)
+from escrow.services.payouts import (
     request_payout,
     retry_due_payouts,
     reverse_payout,
     run_auto_payouts,
     send_payout,
-    set_auto_payout,
-    sync_payout_account,
 )
 from smartpay.errors import Conflict, DomainError, NotAllowed
 from tests.escrow.money import balance, top_up

@@ -36,6 +36,7 @@ from escrow.errors import InsufficientFunds
 from escrow.models import Funding, LedgerAccount, Payout, Refund, RefundRequest, Release
 from escrow.rails import RailError, sandbox
 from escrow.services import funding as funding_services
+from escrow.services import payout_accounts
 from escrow.services import payouts as payout_services
 from escrow.services import refunds as refund_services
 from escrow.services import release as release_services
@@ -148,12 +149,12 @@ class EscrowMachine(RuleBasedStateMachine):
         self.clients = [verified_user(is_client=True) for _ in range(2)]
         self.freelancers = [verified_user(is_client=False, is_freelancer=True) for _ in range(2)]
         for freelancer in self.freelancers:
-            payout_services.connect_payout_account(
+            payout_accounts.connect_payout_account(
                 actor=freelancer, return_url="/payouts/", refresh_url="/payouts/"
             )
             account_id = freelancer.payout_account.account_id
             sandbox.complete_onboarding(account_id)
-            account = payout_services.sync_payout_account(account_id=account_id)
+            account = payout_accounts.sync_payout_account(account_id=account_id)
             assert account is not None
             assert account.payouts_enabled
         for user in self.people_list:

@@ -26,7 +26,7 @@ from escrow.services import funding as funding_services
 from escrow.services import payouts, refunds, release, webhooks
 from escrow.services.reconciliation import describe_drift, reconcile
 from marketplace.models import Milestone, User
-from tests.escrow.money import card_contract, first_milestone, fund, submit
+from tests.escrow.money import card_contract, enable_payouts, first_milestone, fund, submit
 from tests.factories import fund_for_test, make_contract, make_job, make_proposal
 
 pytestmark = pytest.mark.django_db
@@ -35,12 +35,7 @@ ADMINS = [("Ops", "ops@smartpay.test")]
 
 def connected(freelancer: User) -> None:
     """The freelancer's payout account, onboarded on the sandbox."""
-    payouts.connect_payout_account(
-        actor=freelancer, return_url="/payouts/", refresh_url="/payouts/"
-    )
-    account_id = freelancer.payout_account.account_id
-    sandbox.complete_onboarding(account_id)
-    payouts.sync_payout_account(account_id=account_id)
+    enable_payouts(freelancer)
 
 
 def requested_payout(freelancer: User) -> Payout:

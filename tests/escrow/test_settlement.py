@@ -20,6 +20,7 @@ from marketplace.models import Milestone, User
 from tests.escrow.money import (
     balance,
     card_contract,
+    enable_payouts,
     escrow_of,
     first_milestone,
     fund,
@@ -114,10 +115,7 @@ def test_settle_accepts_a_refund_request_the_freelancer_left_unanswered():
 
 
 def connected_on_stripe(freelancer: User, fake_stripe) -> None:
-    payouts.connect_payout_account(actor=freelancer, return_url="/", refresh_url="/")
-    account_id = freelancer.payout_account.account_id
-    fake_stripe.complete_onboarding(account_id)
-    payouts.sync_payout_account(account_id=account_id)
+    enable_payouts(freelancer, fake_stripe)
 
 
 def test_settle_retries_a_payout_once_its_backoff_has_passed(fake_stripe):

@@ -22,6 +22,7 @@ from marketplace.models import Milestone
 from marketplace.money import Rail
 from tests.escrow.money import (
     card_contract,
+    enable_payouts,
     first_milestone,
     fund,
     pay_by_card,
@@ -55,12 +56,7 @@ def queries_for(action) -> int:
 
 
 def enabled_payout_account(user) -> None:
-    from escrow.rails import sandbox
-
-    payout_services.connect_payout_account(actor=user, return_url="/", refresh_url="/")
-    account_id = user.payout_account.account_id
-    sandbox.complete_onboarding(account_id)
-    payout_services.sync_payout_account(account_id=account_id)
+    enable_payouts(user)
 
 
 # --- balances -------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from escrow.models import Funding, PayoutAccount
 from escrow.rails import events
-from escrow.services import payouts
+from escrow.services import payout_accounts
 from marketplace.models import User
 from tests.escrow.fake_stripe import FakeStripe
 from tests.factories import verified_freelancer
@@ -25,12 +25,14 @@ RETURN_URL = "https://smartpay.test/money/payouts/"
 def connected_freelancer(fake: FakeStripe, *, enabled: bool = True) -> User:
     """A verified freelancer with a connected account (onboarding finished when ``enabled``)."""
     user = verified_freelancer()
-    payouts.connect_payout_account(actor=user, return_url=RETURN_URL, refresh_url=RETURN_URL)
+    payout_accounts.connect_payout_account(
+        actor=user, return_url=RETURN_URL, refresh_url=RETURN_URL
+    )
     if enabled:
         account_id = account_of(user).account_id
         fake.complete_onboarding(account_id)
         # As the onboarding return page does: ask the provider for the account's state.
-        payouts.sync_payout_account(account_id=account_id)
+        payout_accounts.sync_payout_account(account_id=account_id)
     return user
 
 
