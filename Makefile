@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck pytest bench deps format clean
+.PHONY: run test lint typecheck pytest bench deps format clean contracts
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -53,6 +53,11 @@ format: deps
 
 bench: deps
 	$(PY) bench/run.py
+
+# Recompile the Solidity contracts (pinned npm solc) and check the committed artefacts match.
+contracts: deps node_modules/.installed
+	node escrow/chain/compile.js
+	$(PY) -m escrow.chain.build
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor data
