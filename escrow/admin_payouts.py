@@ -7,7 +7,6 @@ from functools import partial
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 
 from escrow.admin_base import ReadOnlyAdmin, money, run_service, too_many
 from escrow.models import Payout, PayoutAccount, Release
@@ -139,19 +138,9 @@ class PayoutAdmin(ReadOnlyAdmin):
             payout = run_service(
                 request,
                 f"Payout {payout_id}",
-                partial(payouts.send_payout, payout_id=payout_id),
+                partial(payouts.send_payout, payout_id=payout_id, now_not_later=True),
             )
-            if payout is None:
-                continue
-            waiting = payout.status in (Payout.Status.QUEUED, Payout.Status.RETRYING)
-            if waiting and payout.next_attempt_at and payout.next_attempt_at > timezone.now():
-                # send_payout honours the backoff; the settlement run sends it when due.
-                messages.warning(
-                    request,
-                    f"Payout {payout_id} was not sent: its next attempt is due "
-                    f"{payout.next_attempt_at:%d %b %Y %H:%M} UTC.",
-                )
-            else:
+            if payout is not None:
                 messages.info(request, f"Payout {payout_id}: {describe(payout)}")
 
 

@@ -69,6 +69,44 @@ def freeze_for_chargeback(
     return holds
 
 
+@transaction.atomic
+def close_chargeback(*, dispute_id: str, status: str) -> list[EscrowHold]:
+    """``charge.dispute.closed``. Won: the bank gave the money back, the freeze ends.
+    Lost: the money went back to the cardholder; the freeze stays, and staff decide
+    how the milestone is settled (its escrow no longer has money behind it)."""
+    holds = list(
+        EscrowHold.objects.select_for_update()
+        .filter(cause=dispute_id, lifted_at__isnull=True)
+        .select_related("milestone__contract")
+    )
+    for hold in holds:
+        contract, title = hold.milestone.contract, hold.milestone.title
+        if status == "won":
+            hold.lifted_at = timezone.now()
+            hold.save(update_fields=["lifted_at"])
+            record_activity(
+                contract,
+                None,
+                "escrow_unfrozen",
+                f"The card dispute was won; “{title}” is unfrozen.",
+            )
+        elif status == "lost":
+            hold.reason = f"Card dispute lost ({dispute_id}): staff will settle this milestone"
+            hold.save(update_fields=["reason"])
+            record_activity(
+                contract,
+                None,
+                "chargeback_lost",
+                f"The card payment for “{title}” was reversed by the bank; staff will contact "
+                "both parties.",
+            )
+    if holds and status == "lost":
+        subject = f"Chargeback {dispute_id} lost: {len(holds)} milestone(s) stay frozen"
+        body = "The escrow of these milestones has no money behind it; settle them in the admin."
+        transaction.on_commit(lambda: mail_admins(subject, body, fail_silently=True))
+    return holds
+
+
 def lift_hold(*, actor: User, hold_id: int) -> EscrowHold:
     """Staff end a freeze; the milestone's money may move again."""
     if not actor.is_staff:

@@ -148,26 +148,28 @@ def _enqueue_send(payout_id: int) -> None:
         log.exception("could not enqueue payout %s; the retry task will send it", payout_id)
 
 
-def send_payout(*, payout_id: int) -> Payout:
-    """Make the provider Transfer for a queued or retrying payout that is due."""
+def send_payout(*, payout_id: int, now_not_later: bool = False) -> Payout:
+    """Make the provider Transfer for a queued or retrying payout that is due, or,
+    with ``now_not_later`` (staff's "Retry now"), without waiting out the backoff."""
     now = timezone.now()
-    if not _claim(payout_id, now):
+    if not _claim(payout_id, now, ignore_backoff=now_not_later):
         return Payout.objects.get(pk=payout_id)
     return _deliver(payout_id, now)
 
 
-def _claimable(now: datetime) -> Q:
-    due = Q(status__in=[Payout.Status.QUEUED, Payout.Status.RETRYING]) & (
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    )
+def _claimable(now: datetime, *, ignore_backoff: bool = False) -> Q:
+    due = Q(status__in=[Payout.Status.QUEUED, Payout.Status.RETRYING])
+    if not ignore_backoff:
+        due &= Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     stuck = Q(status=Payout.Status.SENDING, updated_at__lt=now - STUCK_AFTER)
     return due | stuck
 
 
-def _claim(payout_id: int, now: datetime) -> bool:
+def _claim(payout_id: int, now: datetime, *, ignore_backoff: bool = False) -> bool:
     """One conditional UPDATE outside any transaction: exactly one worker wins a
     payout, and the provider call that follows holds no lock."""
-    claimed = Payout.objects.filter(_claimable(now), pk=payout_id).update(
+    claimable = _claimable(now, ignore_backoff=ignore_backoff)
+    claimed = Payout.objects.filter(claimable, pk=payout_id).update(
         status=Payout.Status.SENDING, updated_at=now
     )
     return claimed == 1

@@ -257,6 +257,12 @@ def _dispute_created(obj: dict[str, Any], event: WebhookEvent) -> None:
     )
 
 
+def _dispute_closed(obj: dict[str, Any], event: WebhookEvent) -> None:
+    from escrow.services import holds
+
+    holds.close_chargeback(dispute_id=str(obj["id"]), status=str(obj.get("status") or ""))
+
+
 def _transfer_reversed(obj: dict[str, Any], event: WebhookEvent) -> None:
     from escrow.services import payouts
 
@@ -311,6 +317,7 @@ HANDLERS: dict[str, Handler] = {
     "refund.created": _refund_changed,
     "refund.updated": _refund_changed,
     "charge.dispute.created": _dispute_created,
+    "charge.dispute.closed": _dispute_closed,
     "transfer.reversed": _transfer_reversed,
     "account.updated": _account_updated,
 }

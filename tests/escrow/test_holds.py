@@ -79,3 +79,38 @@ def test_chargeback_for_an_unknown_payment_changes_nothing():
     assert (
         services.freeze_for_chargeback(payment_intent_id="pi_x", dispute_id="dp", reason="") == []
     )
+
+
+def test_a_won_chargeback_unfreezes_and_a_lost_one_keeps_the_freeze(
+    django_capture_on_commit_callbacks, settings
+):
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    won_contract, lost_contract = card_contract(), card_contract()
+    won = fund(first_milestone(won_contract)).funding_items.get().funding
+    lost = fund(first_milestone(lost_contract)).funding_items.get().funding
+    services.freeze_for_chargeback(
+        payment_intent_id=intent(won), dispute_id="dp_won", reason="fraudulent"
+    )
+    services.freeze_for_chargeback(
+        payment_intent_id=intent(lost), dispute_id="dp_lost", reason="fraudulent"
+    )
+    services.close_chargeback(dispute_id="dp_won", status="won")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.close_chargeback(dispute_id="dp_lost", status="lost")
+    assert EscrowHold.objects.get(cause="dp_won").lifted_at is not None
+    still = EscrowHold.objects.get(cause="dp_lost")
+    assert still.lifted_at is None
+    assert "lost" in still.reason
+    assert any("dp_lost" in message.subject for message in mail.outbox)
+    # The won milestone's money may move again; the lost one's may not.
+    refunds.refund_milestone(
+        actor=won_contract.freelancer,
+        milestone_id=first_milestone(won_contract).pk,
+        destination="balance",
+    )
+    with pytest.raises(Conflict):
+        refunds.refund_milestone(
+            actor=lost_contract.freelancer,
+            milestone_id=first_milestone(lost_contract).pk,
+            destination="balance",
+        )

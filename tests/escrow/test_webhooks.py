@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -419,6 +420,26 @@ def test_chargeback_freezes_the_escrow_once(client, fake_stripe, mailoutbox):
     hold = EscrowHold.objects.get()
     assert (hold.milestone_id, hold.cause, hold.lifted_at) == (milestone.pk, "dp_1", None)
     assert stored(event).status == Status.SUCCEEDED
+
+
+def test_a_won_chargeback_closes_the_freeze(client, fake_stripe):
+    funding, _ = funded_milestone(client, fake_stripe)
+    dispute: dict[str, Any] = {
+        "dispute_id": "dp_2",
+        "charge_id": "ch_2",
+        "payment_intent_id": intent_of(funding),
+        "amount": int(funding.amount),
+        "currency": "usd",
+    }
+    post_event(client, events.dispute_created_event(**dispute))
+    closed = events.build_event(
+        "charge.dispute.closed", events.dispute_object(**dispute, status="won")
+    )
+
+    post_event(client, closed)
+
+    assert EscrowHold.objects.get().lifted_at is not None
+    assert stored(closed).status == Status.SUCCEEDED
 
 
 # --- failures and retries ------------------------------------------------------------------------
