@@ -3,7 +3,7 @@
 One line per account a transfer touches (a payout hold ending moves money from
 the user's *pending* to their *available* account: two lines). Descriptions
 come from the transfer's idempotency key, which names its cause
-("release:<milestone>", "payout:<payout>" ...; see the escrow brief), so a page
+("release:<milestone>", "payout:<payout>" ...; see README, Money), so a page
 of lines costs a fixed number of queries however long it is.
 """
 
