@@ -4,7 +4,7 @@ through services, which the admin actions call (one service per action)."""
 from django.contrib import admin
 
 from escrow.admin_base import ReadOnlyAdmin
-from escrow.models import LedgerAccount, Transfer
+from escrow.models import ChainDeployment, LedgerAccount, Transfer
 
 
 @admin.register(LedgerAccount)
@@ -25,3 +25,11 @@ class TransferAdmin(ReadOnlyAdmin):
 
 # Each area registers its own models.
 from escrow import admin_card, admin_payouts, admin_records  # noqa: E402, F401
+
+
+@admin.register(ChainDeployment)
+class ChainDeploymentAdmin(ReadOnlyAdmin):
+    """Written by ``manage.py chain_deploy`` only."""
+
+    list_display = ("contract_name", "chain_id", "address", "block_number", "deployed_at")
+    list_filter = ("chain_id",)

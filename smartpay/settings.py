@@ -397,6 +397,8 @@ DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="smartpay-demo-2026")
 # --- Chain (Sign-In with Ethereum now; the chain rail later) ------------------
 CHAIN_ID = env.int("CHAIN_ID", default=31337)  # anvil's default chain id
 CHAIN_RPC_URL = env.str("CHAIN_RPC_URL", default="")
+# Private key that deploys the escrow contract; empty uses the node's unlocked account (anvil).
+CHAIN_DEPLOYER_KEY = env.str("CHAIN_DEPLOYER_KEY", default="")
 # The domain SIWE messages must name; empty means the request's (validated) host.
 SIWE_DOMAIN = env.str("SIWE_DOMAIN", default="")
 SIWE_NONCE_TTL_SECONDS = env.int("SIWE_NONCE_TTL_SECONDS", default=300)

@@ -3,6 +3,7 @@ webhook events, holds and reconciliation reports. Constraints live here;
 behaviour lives in ``escrow.services``."""
 
 from escrow.models.card import EscrowHold, Funding, FundingItem, Refund, RefundRequest
+from escrow.models.chain import ChainDeployment
 from escrow.models.ledger import LedgerAccount, Transfer
 from escrow.models.payouts import Payout, PayoutAccount, Release
 from escrow.models.records import (
@@ -13,6 +14,7 @@ from escrow.models.records import (
 )
 
 __all__ = [
+    "ChainDeployment",
     "EscrowHold",
     "Funding",
     "FundingItem",
