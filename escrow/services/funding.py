@@ -21,11 +21,11 @@ from escrow.errors import ProviderUnavailable
 from escrow.models import Funding, FundingItem, LedgerAccount
 from escrow.rails import RailError, card_provider
 from escrow.services.holds import is_frozen
-from escrow.services.locks import lock_milestone, lock_milestones, require_active_card_contract
+from escrow.services.locks import lock_milestones, require_active_card_contract
 from marketplace import lifecycle
 from marketplace.models import Contract, Milestone, User
 from marketplace.money import Rail, format_amount
-from marketplace.services.contracts import record_activity, workroom_url
+from marketplace.services.contracts import lock_milestone, record_activity, workroom_url
 from notifications.push import notify_on_commit
 from smartpay.errors import Conflict, DomainError, NotFoundError
 

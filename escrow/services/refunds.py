@@ -25,13 +25,14 @@ from escrow.models import Funding, LedgerAccount, Refund, RefundRequest
 from escrow.rails import RailError, card_provider
 from escrow.services.funding import funding_of
 from escrow.services.holds import ensure_not_frozen
-from escrow.services.locks import lock_milestone, require_active_card_contract
+from escrow.services.locks import require_active_card_contract
 from escrow.services.release import held_in_escrow
 from marketplace import lifecycle
 from marketplace.models import Contract, Milestone, User
 from marketplace.money import Rail, format_amount
 from marketplace.services.contracts import (
     complete_contract_if_done,
+    lock_milestone,
     record_activity,
     workroom_url,
 )

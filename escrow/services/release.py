@@ -18,12 +18,13 @@ from django.utils import timezone
 from escrow import ledger
 from escrow.models import LedgerAccount, Release, ReviewReminder
 from escrow.services.holds import ensure_not_frozen, is_frozen
-from escrow.services.locks import lock_milestone, require_active_card_contract
+from escrow.services.locks import require_active_card_contract
 from marketplace import lifecycle
 from marketplace.models import Contract, Milestone, User
 from marketplace.money import Rail, format_amount
 from marketplace.services.contracts import (
     complete_contract_if_done,
+    lock_milestone,
     record_activity,
     workroom_url,
 )

@@ -57,6 +57,28 @@ def lock_party_contract(actor: User, contract_id: int) -> Contract:
     return contract
 
 
+def lock_milestone(
+    milestone_id: int, *, actor: User | None = None, role: str | None = None
+) -> tuple[Contract, Milestone]:
+    """Lock a milestone and its contract, in that order (contract first). With
+    ``actor``, a stranger gets a 404 and the wrong party (``role`` "client" or
+    "freelancer") a 403; without one (settlement tasks) any milestone is found."""
+    scope = Milestone.objects.all()
+    if actor is not None:
+        scope = scope.filter(contract__in=visible_contracts(actor))
+    contract_id = scope.filter(pk=milestone_id).values_list("contract_id", flat=True).first()
+    if contract_id is None:
+        raise NotFoundError("No such milestone.")
+    contract = (
+        Contract.objects.select_for_update(of=("self",))
+        .select_related("client", "freelancer")
+        .get(pk=contract_id)
+    )
+    if actor is not None and role is not None and getattr(contract, f"{role}_id") != actor.pk:
+        raise NotAllowed(f"Only the {role} may do that.")
+    return contract, Milestone.objects.select_for_update().get(pk=milestone_id)
+
+
 def _resolve_rail(currency: str, rail: str | None) -> str:
     expected = CURRENCIES[currency].rail
     if rail is None or rail == "":

@@ -32,13 +32,13 @@ from marketplace.models import (
 from marketplace.money import format_amount
 from marketplace.services.contracts import (
     complete_contract_if_done,
+    lock_milestone,
     lock_party_contract,
     record_activity,
-    visible_contracts,
     workroom_url,
 )
 from notifications.push import notify_on_commit
-from smartpay.errors import Conflict, DomainError, InvalidTransition, NotAllowed, NotFoundError
+from smartpay.errors import Conflict, DomainError, InvalidTransition, NotAllowed
 
 MAX_FILES = 10
 MAX_FILE_BYTES = 25 * 1024 * 1024
@@ -140,29 +140,22 @@ def check_files(files: Sequence[Any]) -> list[CheckedFile]:
 # --- the plan of an active contract -------------------------------------------
 
 
-def _lock_for_client(actor: User, contract_id: int) -> Contract:
-    contract = lock_party_contract(actor, contract_id)
+def _require_plan_editor(actor: User, contract: Contract) -> None:
     if contract.client_id != actor.pk:
         raise NotAllowed("Only the client edits the milestone plan.")
     if contract.status != Contract.Status.ACTIVE:
         raise Conflict("The contract is not active.", code="contract_not_active")
+
+
+def _lock_for_client(actor: User, contract_id: int) -> Contract:
+    contract = lock_party_contract(actor, contract_id)
+    _require_plan_editor(actor, contract)
     return contract
 
 
-def _contract_id_of(actor: User, milestone_id: int) -> int:
-    contract_id = (
-        Milestone.objects.filter(pk=milestone_id, contract__in=visible_contracts(actor))
-        .values_list("contract_id", flat=True)
-        .first()
-    )
-    if contract_id is None:
-        raise NotFoundError("No such milestone.")
-    return contract_id
-
-
 def _lock_draft(actor: User, milestone_id: int) -> tuple[Contract, Milestone]:
-    contract = _lock_for_client(actor, _contract_id_of(actor, milestone_id))
-    milestone = Milestone.objects.select_for_update().get(pk=milestone_id)
+    contract, milestone = lock_milestone(milestone_id, actor=actor)
+    _require_plan_editor(actor, contract)
     if milestone.status != Milestone.Status.DRAFT:
         raise Conflict(
             f"Only unfunded milestones can change; this one is "
@@ -280,12 +273,10 @@ def remove_milestone(*, actor: User, milestone_id: int) -> Contract:
 
 
 def _lock_milestone_as(actor: User, milestone_id: int, role: str) -> tuple[Contract, Milestone]:
-    contract = lock_party_contract(actor, _contract_id_of(actor, milestone_id))
-    if getattr(contract, f"{role}_id") != actor.pk:
-        raise NotAllowed(f"Only the {role} may do that.")
+    contract, milestone = lock_milestone(milestone_id, actor=actor, role=role)
     if contract.status != Contract.Status.ACTIVE:
         raise Conflict("The contract is not active.", code="contract_not_active")
-    return contract, Milestone.objects.select_for_update().get(pk=milestone_id)
+    return contract, milestone
 
 
 def submit_milestone(
