@@ -26,7 +26,6 @@ from escrow.rails import RailError, card_provider
 from escrow.services.funding import funding_of
 from escrow.services.holds import ensure_not_frozen
 from escrow.services.locks import require_active_card_contract
-from escrow.services.release import held_in_escrow
 from marketplace import lifecycle
 from marketplace.models import Contract, Milestone, User
 from marketplace.money import Rail, format_amount
@@ -53,8 +52,8 @@ class RefundNotYetKnown(DomainError):
     code = "refund_not_yet_known"
 
 
-def _check_destination(destination: str, milestone: Milestone) -> str:
-    funding = funding_of(milestone)
+def _check_destination(destination: str, funding: Funding | None) -> str:
+    """``funding`` paid for the milestone (``funding_of``)."""
     if destination not in Refund.Destination.values:
         raise DomainError("Refund to the card or to the balance.", code="invalid_destination")
     if destination == Refund.Destination.CARD and (
@@ -67,8 +66,7 @@ def _check_destination(destination: str, milestone: Milestone) -> str:
     return destination
 
 
-def _default_destination(milestone: Milestone) -> str:
-    funding = funding_of(milestone)
+def _default_destination(funding: Funding | None) -> str:
     if funding is not None and funding.source == Funding.Source.CARD:
         return Refund.Destination.CARD
     return Refund.Destination.BALANCE
@@ -95,7 +93,7 @@ def request_refund(
         contract, milestone = lock_milestone(milestone_id, actor=actor, role="client")
         require_active_card_contract(contract)
         _require_funded(milestone)
-        _check_destination(destination, milestone)
+        _check_destination(destination, funding_of(milestone))
         if RefundRequest.objects.filter(
             milestone=milestone, status=RefundRequest.Status.OPEN
         ).exists():
@@ -198,14 +196,14 @@ def refund_locked(
         .filter(milestone=milestone, status=RefundRequest.Status.OPEN)
         .first()
     )
+    funding = funding_of(milestone)
     if destination is None:
-        destination = open_request.destination if open_request else _default_destination(milestone)
-    _check_destination(destination, milestone)
-    held = held_in_escrow(milestone)
+        destination = open_request.destination if open_request else _default_destination(funding)
+    _check_destination(destination, funding)
     available = ledger.user_account(contract.client, Kind.AVAILABLE, contract.currency)
     external = ledger.external_account(Rail.CARD, contract.currency)
     escrow = ledger.escrow_account(milestone)
-    ledger.lock_accounts(escrow, available, external)
+    held = int(ledger.lock_accounts(escrow, available, external)[escrow.pk].balance)
     ledger.move(
         source=escrow,
         destination=available,
@@ -216,7 +214,7 @@ def refund_locked(
     to_card = destination == Refund.Destination.CARD
     refund = Refund.objects.create(
         milestone=milestone,
-        funding=funding_of(milestone),
+        funding=funding,
         client=contract.client,
         requested_by=actor,
         destination=destination,

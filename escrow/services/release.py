@@ -42,10 +42,6 @@ def fee_for(amount: int, fee_bps: int) -> int:
     return amount * fee_bps // 10_000
 
 
-def held_in_escrow(milestone: Milestone) -> int:
-    return int(ledger.escrow_account(milestone).balance)
-
-
 def approve_milestone(*, actor: User, milestone_id: int, amount: int | None = None) -> Release:
     """The client accepts submitted work and releases ``amount`` (default: all of it)."""
     with transaction.atomic(durable=True):
