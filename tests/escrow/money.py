@@ -43,6 +43,11 @@ def balance(user: User, kind: str = "available", currency: str = "usd") -> int:
     return int(ledger.user_account(user, kind, currency).balance)
 
 
+def fees(currency: str = "usd") -> int:
+    """What the platform earned in ``currency``."""
+    return int(ledger.fee_account(currency).balance)
+
+
 def escrow_of(milestone: Milestone) -> int:
     return int(ledger.escrow_account(milestone).balance)
 
@@ -68,7 +73,7 @@ def pay_by_card(milestones: list[Milestone]) -> Funding:
     return confirmed
 
 
-def intent(funding: Funding) -> str:
+def intent_of(funding: Funding) -> str:
     """The funding's PaymentIntent id, which every card funding has once started."""
     assert funding.payment_intent_id
     return funding.payment_intent_id

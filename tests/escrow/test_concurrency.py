@@ -45,6 +45,7 @@ from tests.escrow.money import (
     balance,
     card_contract,
     escrow_of,
+    fees,
     first_milestone,
     fund,
     submit,
@@ -135,10 +136,6 @@ def wait_for_lock_waiters(count: int) -> None:
 def unexpected(results: list[Any]) -> list[Any]:
     """Outcomes that no racing request should ever see."""
     return [r for r in results if isinstance(r, Exception) and not isinstance(r, DomainError)]
-
-
-def fees() -> int:
-    return int(ledger.fee_account("usd").balance)
 
 
 def assert_money_conserved() -> None:

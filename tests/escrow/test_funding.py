@@ -10,7 +10,7 @@ from escrow.models import Funding, Transfer
 from escrow.services import funding as services
 from marketplace.models import Milestone
 from smartpay.errors import Conflict, NotAllowed, NotFoundError
-from tests.escrow.money import balance, card_contract, escrow_of, first_milestone, intent, top_up
+from tests.escrow.money import balance, card_contract, escrow_of, first_milestone, intent_of, top_up
 from tests.factories import verified_user
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +30,7 @@ def test_card_funding_waits_for_the_succeeded_event():
     assert not Transfer.objects.exists()
 
     services.confirm_funding(
-        payment_intent_id=intent(funding), amount_received=100_000, currency="usd"
+        payment_intent_id=intent_of(funding), amount_received=100_000, currency="usd"
     )
     milestone.refresh_from_db()
     funding.refresh_from_db()
@@ -48,7 +48,7 @@ def test_one_payment_funds_several_milestones():
     assert funding.amount == 250_000
     assert funding.items.count() == 2
     services.confirm_funding(
-        payment_intent_id=intent(funding), amount_received=250_000, currency="usd"
+        payment_intent_id=intent_of(funding), amount_received=250_000, currency="usd"
     )
     assert set(contract.milestones.values_list("status", flat=True)) == {"funded"}
     assert ledger.find_problems() == []
@@ -62,7 +62,7 @@ def test_replayed_succeeded_event_moves_money_once():
     )
     for _ in range(3):
         services.confirm_funding(
-            payment_intent_id=intent(funding), amount_received=100_000, currency="usd"
+            payment_intent_id=intent_of(funding), amount_received=100_000, currency="usd"
         )
     assert Transfer.objects.count() == 2  # the charge, then into escrow
     assert escrow_of(milestone) == 100_000
@@ -105,11 +105,11 @@ def test_a_new_funding_cancels_an_abandoned_checkout_and_a_late_payment_is_kept(
     abandoned.refresh_from_db()
     assert abandoned.status == Funding.Status.CANCELED
     services.confirm_funding(
-        payment_intent_id=intent(second), amount_received=100_000, currency="usd"
+        payment_intent_id=intent_of(second), amount_received=100_000, currency="usd"
     )
     # The abandoned checkout was paid after all: the money lands in the balance.
     services.confirm_funding(
-        payment_intent_id=intent(abandoned), amount_received=100_000, currency="usd"
+        payment_intent_id=intent_of(abandoned), amount_received=100_000, currency="usd"
     )
     assert escrow_of(milestone) == 100_000
     assert balance(contract.client) == 100_000
@@ -122,17 +122,17 @@ def test_failed_payment_is_not_final_and_a_later_success_funds():
     funding = services.start_funding(
         actor=contract.client, milestone_ids=[milestone.pk], request_key="f"
     )
-    services.fail_funding(payment_intent_id=intent(funding), message="Card declined.")
+    services.fail_funding(payment_intent_id=intent_of(funding), message="Card declined.")
     funding.refresh_from_db()
     assert funding.status == Funding.Status.FAILED
     assert funding.failure_message == "Card declined."
     services.confirm_funding(
-        payment_intent_id=intent(funding), amount_received=100_000, currency="usd"
+        payment_intent_id=intent_of(funding), amount_received=100_000, currency="usd"
     )
     milestone.refresh_from_db()
     assert milestone.status == Milestone.Status.FUNDED
     # A failure reported after the success changes nothing.
-    services.fail_funding(payment_intent_id=intent(funding), message="late")
+    services.fail_funding(payment_intent_id=intent_of(funding), message="late")
     funding.refresh_from_db()
     assert funding.status == Funding.Status.SUCCEEDED
 

@@ -14,7 +14,7 @@ from tests.escrow.money import (
     escrow_of,
     first_milestone,
     fund,
-    intent,
+    intent_of,
     pay_by_card,
     submit,
 )
@@ -32,14 +32,14 @@ def test_chargeback_freezes_the_funded_milestones_and_tells_staff(
     funding = pay_by_card(milestones)
     with django_capture_on_commit_callbacks(execute=True):
         holds = services.freeze_for_chargeback(
-            payment_intent_id=intent(funding), dispute_id="dp_1", reason="fraudulent"
+            payment_intent_id=intent_of(funding), dispute_id="dp_1", reason="fraudulent"
         )
     assert len(holds) == 2
     assert len(mail.outbox) == 1
     assert "dp_1" in mail.outbox[0].subject
     # The same event again adds nothing.
     services.freeze_for_chargeback(
-        payment_intent_id=intent(funding), dispute_id="dp_1", reason="fraudulent"
+        payment_intent_id=intent_of(funding), dispute_id="dp_1", reason="fraudulent"
     )
     assert EscrowHold.objects.count() == 2
 
@@ -50,7 +50,7 @@ def test_frozen_escrow_cannot_be_released_or_refunded_until_lifted():
     funding = first.funding_items.get().funding
     submit(first)
     [hold] = services.freeze_for_chargeback(
-        payment_intent_id=intent(funding), dispute_id="dp_2", reason="general"
+        payment_intent_id=intent_of(funding), dispute_id="dp_2", reason="general"
     )
     with pytest.raises(Conflict) as refused:
         release.approve_milestone(actor=contract.client, milestone_id=first.pk)
@@ -68,7 +68,7 @@ def test_frozen_funded_milestone_cannot_be_refunded():
     milestone = fund(first_milestone(contract))
     funding = milestone.funding_items.get().funding
     services.freeze_for_chargeback(
-        payment_intent_id=intent(funding), dispute_id="dp_3", reason="general"
+        payment_intent_id=intent_of(funding), dispute_id="dp_3", reason="general"
     )
     with pytest.raises(Conflict):
         refunds.refund_milestone(actor=contract.freelancer, milestone_id=milestone.pk)
@@ -89,10 +89,10 @@ def test_a_won_chargeback_unfreezes_and_a_lost_one_keeps_the_freeze(
     won = fund(first_milestone(won_contract)).funding_items.get().funding
     lost = fund(first_milestone(lost_contract)).funding_items.get().funding
     services.freeze_for_chargeback(
-        payment_intent_id=intent(won), dispute_id="dp_won", reason="fraudulent"
+        payment_intent_id=intent_of(won), dispute_id="dp_won", reason="fraudulent"
     )
     services.freeze_for_chargeback(
-        payment_intent_id=intent(lost), dispute_id="dp_lost", reason="fraudulent"
+        payment_intent_id=intent_of(lost), dispute_id="dp_lost", reason="fraudulent"
     )
     services.close_chargeback(dispute_id="dp_won", status="won")
     with django_capture_on_commit_callbacks(execute=True):

@@ -13,14 +13,18 @@ from escrow.models import LedgerAccount, Release, ReviewReminder, Transfer
 from escrow.services import release as services
 from marketplace.models import Contract, Milestone
 from smartpay.errors import DomainError, InvalidTransition, NotAllowed, NotFoundError
-from tests.escrow.money import balance, card_contract, escrow_of, first_milestone, fund, submit
+from tests.escrow.money import (
+    balance,
+    card_contract,
+    escrow_of,
+    fees,
+    first_milestone,
+    fund,
+    submit,
+)
 from tests.factories import verified_user
 
 pytestmark = pytest.mark.django_db
-
-
-def fees(currency: str = "usd") -> int:
-    return int(ledger.fee_account(currency).balance)
 
 
 def submitted_milestone(amounts: tuple[int, ...] = (100_000, 150_000)) -> Milestone:

@@ -21,11 +21,10 @@ from escrow.services import refunds as refund_services
 from escrow.services.payouts import request_payout, send_payout
 from marketplace.models import Milestone
 from tests.escrow.fake_stripe import FakeStripe
-from tests.escrow.money import card_contract, first_milestone, top_up
+from tests.escrow.money import card_contract, first_milestone, intent_of, top_up
 from tests.escrow.webhook_helpers import (
     account_of,
     connected_freelancer,
-    intent_of,
     post_event,
     threads_running_eager_tasks,
 )

@@ -24,11 +24,10 @@ from escrow.services.webhooks import (
     retry_failed_events,
 )
 from marketplace.models import Milestone
-from tests.escrow.money import balance, card_contract, first_milestone, top_up
+from tests.escrow.money import balance, card_contract, first_milestone, intent_of, top_up
 from tests.escrow.webhook_helpers import (
     account_of,
     connected_freelancer,
-    intent_of,
     post_event,
     post_raw,
     signed,

@@ -12,11 +12,12 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from escrow.models import Funding, PayoutAccount
+from escrow.models import PayoutAccount
 from escrow.rails import events
 from escrow.services import payout_accounts
 from marketplace.models import User
 from tests.escrow.fake_stripe import FakeStripe
+from tests.escrow.money import enable_payouts
 from tests.factories import verified_freelancer
 
 RETURN_URL = "https://smartpay.test/money/payouts/"
@@ -25,21 +26,13 @@ RETURN_URL = "https://smartpay.test/money/payouts/"
 def connected_freelancer(fake: FakeStripe, *, enabled: bool = True) -> User:
     """A verified freelancer with a connected account (onboarding finished when ``enabled``)."""
     user = verified_freelancer()
-    payout_accounts.connect_payout_account(
-        actor=user, return_url=RETURN_URL, refresh_url=RETURN_URL
-    )
     if enabled:
-        account_id = account_of(user).account_id
-        fake.complete_onboarding(account_id)
-        # As the onboarding return page does: ask the provider for the account's state.
-        payout_accounts.sync_payout_account(account_id=account_id)
+        enable_payouts(user, fake)
+    else:
+        payout_accounts.connect_payout_account(
+            actor=user, return_url=RETURN_URL, refresh_url=RETURN_URL
+        )
     return user
-
-
-def intent_of(funding: Funding) -> str:
-    """The funding's PaymentIntent id (a started card funding always has one)."""
-    assert funding.payment_intent_id
-    return funding.payment_intent_id
 
 
 def account_of(user: User) -> PayoutAccount:
