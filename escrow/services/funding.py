@@ -135,11 +135,12 @@ def _fund_from_balance(
     funding: Funding, contract: Contract, milestones: list[Milestone], actor: User
 ) -> None:
     available = ledger.user_account(actor, LedgerAccount.Kind.AVAILABLE, funding.currency)
-    ledger.lock_accounts(available, *map(ledger.escrow_account, milestones))
+    escrows = {m.pk: ledger.escrow_account(m) for m in milestones}
+    ledger.lock_accounts(available, *escrows.values())
     for milestone in milestones:
         ledger.move(
             source=available,
-            destination=ledger.escrow_account(milestone),
+            destination=escrows[milestone.pk],
             amount=int(milestone.amount),
             key=f"fund-balance:{funding.pk}:{milestone.pk}",
             memo=f"Funded “{milestone.title}” from balance",
@@ -260,7 +261,8 @@ def confirm_funding(
         external = ledger.external_account(Rail.CARD, funding.currency)
         items = {item.milestone_id: item for item in funding.items.all()}
         milestones = lock_milestones(contract, items)
-        ledger.lock_accounts(external, available, *map(ledger.escrow_account, milestones))
+        escrows = {m.pk: ledger.escrow_account(m) for m in milestones}
+        ledger.lock_accounts(external, available, *escrows.values())
         ledger.move(
             source=external,
             destination=available,
@@ -270,7 +272,9 @@ def confirm_funding(
         )
         funded = []
         for milestone in milestones:
-            if _apply_item(funding, items[milestone.pk], milestone, available):
+            if _apply_item(
+                funding, items[milestone.pk], milestone, available, escrows[milestone.pk]
+            ):
                 funded.append(milestone)
         funding.status = Funding.Status.SUCCEEDED
         funding.succeeded_at = timezone.now()
@@ -289,7 +293,11 @@ def confirm_funding(
 
 
 def _apply_item(
-    funding: Funding, item: FundingItem, milestone: Milestone, available: LedgerAccount
+    funding: Funding,
+    item: FundingItem,
+    milestone: Milestone,
+    available: LedgerAccount,
+    escrow: LedgerAccount,
 ) -> bool:
     if milestone.status != Milestone.Status.DRAFT or is_frozen(milestone):
         return False
@@ -297,7 +305,7 @@ def _apply_item(
         return False
     ledger.move(
         source=available,
-        destination=ledger.escrow_account(milestone),
+        destination=escrow,
         amount=int(item.amount),
         key=f"fund:{funding.pk}:{milestone.pk}",
         memo=f"Funded “{milestone.title}”",
