@@ -20,7 +20,9 @@ ALLOWED: frozenset[tuple[str, str]] = frozenset(
         (S.FUNDED, S.SUBMITTED),  # freelancer delivers
         (S.SUBMITTED, S.FUNDED),  # client asks for a revision
         (S.SUBMITTED, S.RELEASED),  # client approves, or review window ends (escrow)
+        (S.FUNDED, S.RELEASED),  # chain rail: the contract lets the client release early
         (S.FUNDED, S.REFUNDED),  # cancelled before submission (escrow)
+        (S.SUBMITTED, S.REFUNDED),  # chain rail: the freelancer refunds submitted work
         (S.FUNDED, S.DISPUTED),  # either party (disputes)
         (S.SUBMITTED, S.DISPUTED),
         (S.DISPUTED, S.RESOLVED),  # arbiter's split (disputes)

@@ -399,6 +399,19 @@ CHAIN_ID = env.int("CHAIN_ID", default=31337)  # anvil's default chain id
 CHAIN_RPC_URL = env.str("CHAIN_RPC_URL", default="")
 # Private key that deploys the escrow contract; empty uses the node's unlocked account (anvil).
 CHAIN_DEPLOYER_KEY = env.str("CHAIN_DEPLOYER_KEY", default="")
+# The platform key that signs arbiter resolutions (never logged). Empty: no chain rail.
+CHAIN_ARBITER_KEY = env.str("CHAIN_ARBITER_KEY", default="")
+# Where the contract credits platform fees (a cold wallet, not the arbiter key).
+CHAIN_TREASURY_ADDRESS = env.str("CHAIN_TREASURY_ADDRESS", default="")
+# The USDC token; empty uses the TestToken `chain_deploy --test-token` recorded (dev chains).
+CHAIN_USDC_ADDRESS = env.str("CHAIN_USDC_ADDRESS", default="")
+# Chain sync reads up to head - CHAIN_CONFIRMATIONS ("finalized" where the node offers it
+# and CHAIN_USE_FINALIZED is set); money is credited only there.
+CHAIN_CONFIRMATIONS = env.int("CHAIN_CONFIRMATIONS", default=12)
+CHAIN_USE_FINALIZED = env.bool("CHAIN_USE_FINALIZED", default=False)
+CHAIN_SYNC_BATCH = env.int("CHAIN_SYNC_BATCH", default=2000)  # blocks per eth_getLogs, adapts
+CHAIN_SYNC_INTERVAL_SECONDS = env.int("CHAIN_SYNC_INTERVAL_SECONDS", default=5)
+CHAIN_RPC_TIMEOUT_SECONDS = env.float("CHAIN_RPC_TIMEOUT_SECONDS", default=10.0)
 # The domain SIWE messages must name; empty means the request's (validated) host.
 SIWE_DOMAIN = env.str("SIWE_DOMAIN", default="")
 SIWE_NONCE_TTL_SECONDS = env.int("SIWE_NONCE_TTL_SECONDS", default=300)

@@ -3,7 +3,14 @@ webhook events, holds and reconciliation reports. Constraints live here;
 behaviour lives in ``escrow.services``."""
 
 from escrow.models.card import EscrowHold, Funding, FundingItem, Refund, RefundRequest
-from escrow.models.chain import ChainDeployment
+from escrow.models.chain import (
+    ChainCheckpoint,
+    ChainCursor,
+    ChainDeployment,
+    ChainEscrow,
+    ChainLog,
+    ChainTransaction,
+)
 from escrow.models.ledger import LedgerAccount, Transfer
 from escrow.models.payouts import Payout, PayoutAccount, Release
 from escrow.models.records import (
@@ -14,7 +21,12 @@ from escrow.models.records import (
 )
 
 __all__ = [
+    "ChainCheckpoint",
+    "ChainCursor",
     "ChainDeployment",
+    "ChainEscrow",
+    "ChainLog",
+    "ChainTransaction",
     "EscrowHold",
     "Funding",
     "FundingItem",

@@ -120,6 +120,11 @@ class Submission(models.Model):
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
+    # Chain rail: the SHA-256 of the submission's manifest, written by the contract's
+    # `submit`; the block that anchored it is filled in by chain sync.
+    digest = models.CharField(max_length=64, blank=True)
+    anchored_block = models.PositiveBigIntegerField(null=True, blank=True)
+    anchored_tx = models.CharField(max_length=66, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -282,3 +282,11 @@ def chain(_deployed: Chain) -> Iterator[Chain]:
 @pytest.fixture
 def deploy_attacker(chain: Chain) -> Callable[[], Contract]:
     return lambda: chain.deploy("ReentrantAttacker", chain.escrow.address)
+
+
+@pytest.fixture
+def chain_rail(db: None, chain: Chain, anvil_url: str, settings: Any) -> Any:
+    """The app configured for the test chain (see ``tests/chain/rail.py``)."""
+    from tests.chain.rail import configure
+
+    return configure(settings, chain, anvil_url)
