@@ -22,7 +22,7 @@ from smartpay.errors import DomainError
 
 ETH_ADDRESS = "0x0000000000000000000000000000000000000000"
 ESCROW_CONTRACT = "MilestoneEscrow"
-TEST_TOKEN_CONTRACT = "TestToken"
+ERC20_TEST_CONTRACT = "TestToken"
 
 
 class ChainUnavailable(DomainError):
@@ -68,9 +68,7 @@ def escrow_contract(w3: Web3, address: str | None = None) -> Contract:
 
 def token_contract(w3: Web3, address: str) -> Contract:
     """An ERC-20 at ``address`` (the TestToken ABI is a superset of ERC-20's)."""
-    return w3.eth.contract(
-        address=Web3.to_checksum_address(address), abi=_abi(TEST_TOKEN_CONTRACT)
-    )
+    return w3.eth.contract(address=Web3.to_checksum_address(address), abi=_abi(ERC20_TEST_CONTRACT))
 
 
 def token_address(currency: str) -> str:
@@ -83,7 +81,7 @@ def token_address(currency: str) -> str:
         if settings.CHAIN_USDC_ADDRESS:
             return Web3.to_checksum_address(settings.CHAIN_USDC_ADDRESS)
         test_token = ChainDeployment.objects.filter(
-            chain_id=settings.CHAIN_ID, contract_name=TEST_TOKEN_CONTRACT
+            chain_id=settings.CHAIN_ID, contract_name=ERC20_TEST_CONTRACT
         ).first()
         if test_token is not None:
             return Web3.to_checksum_address(test_token.address)

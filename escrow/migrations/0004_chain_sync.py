@@ -5,127 +5,272 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('escrow', '0003_chain_deployment'),
-        ('marketplace', '0008_submission_chain_anchor'),
+        ("escrow", "0003_chain_deployment"),
+        ("marketplace", "0008_submission_chain_anchor"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ChainCursor',
+            name="ChainCursor",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('chain_id', models.PositiveBigIntegerField()),
-                ('address', models.CharField(max_length=42)),
-                ('next_block', models.PositiveBigIntegerField(help_text='First block not read yet.')),
-                ('batch_size', models.PositiveIntegerField(default=2000, help_text='Adapts to the node.')),
-                ('head_block', models.PositiveBigIntegerField(default=0, help_text='Node head at last sync.')),
-                ('last_synced_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("chain_id", models.PositiveBigIntegerField()),
+                ("address", models.CharField(max_length=42)),
+                (
+                    "next_block",
+                    models.PositiveBigIntegerField(help_text="First block not read yet."),
+                ),
+                (
+                    "batch_size",
+                    models.PositiveIntegerField(default=2000, help_text="Adapts to the node."),
+                ),
+                (
+                    "head_block",
+                    models.PositiveBigIntegerField(default=0, help_text="Node head at last sync."),
+                ),
+                ("last_synced_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('chain_id', 'address'), name='chain_cursor_unique')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("chain_id", "address"), name="chain_cursor_unique"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ChainEscrow',
+            name="ChainEscrow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('chain_id', models.PositiveBigIntegerField()),
-                ('onchain_id', models.DecimalField(decimal_places=0, help_text="The escrow's id in MilestoneEscrow (a uint256).", max_digits=78)),
-                ('token', models.CharField(help_text='ERC-20 address; the zero address is ETH.', max_length=42)),
-                ('milestone_ids', models.JSONField(default=list)),
-                ('status', models.CharField(choices=[('awaiting', "Waiting for the client's wallet to create it"), ('created', 'Created on chain')], default='awaiting', max_length=16)),
-                ('client_address', models.CharField(blank=True, max_length=42)),
-                ('freelancer_address', models.CharField(blank=True, max_length=42)),
-                ('created_tx', models.CharField(blank=True, max_length=66)),
-                ('created_block', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('rejected_ids', models.JSONField(default=list, help_text='Escrow ids taken on chain by someone else with other terms.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('contract', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='chain_escrow', to='marketplace.contract')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("chain_id", models.PositiveBigIntegerField()),
+                (
+                    "onchain_id",
+                    models.DecimalField(
+                        decimal_places=0,
+                        help_text="The escrow's id in MilestoneEscrow (a uint256).",
+                        max_digits=78,
+                    ),
+                ),
+                (
+                    "token",
+                    models.CharField(
+                        help_text="ERC-20 address; the zero address is ETH.", max_length=42
+                    ),
+                ),
+                ("milestone_ids", models.JSONField(default=list)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("awaiting", "Waiting for the client's wallet to create it"),
+                            ("created", "Created on chain"),
+                        ],
+                        default="awaiting",
+                        max_length=16,
+                    ),
+                ),
+                ("client_address", models.CharField(blank=True, max_length=42)),
+                ("freelancer_address", models.CharField(blank=True, max_length=42)),
+                ("created_tx", models.CharField(blank=True, max_length=66)),
+                ("created_block", models.PositiveBigIntegerField(blank=True, null=True)),
+                (
+                    "rejected_ids",
+                    models.JSONField(
+                        default=list,
+                        help_text="Escrow ids taken on chain by someone else with other terms.",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "contract",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="chain_escrow",
+                        to="marketplace.contract",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ChainLog',
+            name="ChainLog",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('chain_id', models.PositiveBigIntegerField()),
-                ('address', models.CharField(max_length=42)),
-                ('tx_hash', models.CharField(max_length=66)),
-                ('log_index', models.PositiveIntegerField()),
-                ('block_number', models.PositiveBigIntegerField(db_index=True)),
-                ('block_hash', models.CharField(max_length=66)),
-                ('event', models.CharField(max_length=40)),
-                ('args', models.JSONField(help_text='Decoded arguments; integers as decimal strings.')),
-                ('status', models.CharField(choices=[('applied', 'Applied'), ('ignored', 'Ignored (not one of ours)'), ('failed', 'Failed — ledger may disagree; see error'), ('rolled_back', 'Rolled back (reorg)')], max_length=16)),
-                ('note', models.TextField(blank=True)),
-                ('transfer_keys', models.JSONField(default=list)),
-                ('undo', models.JSONField(default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('rolled_back_at', models.DateTimeField(blank=True, null=True)),
-                ('escrow', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='logs', to='escrow.chainescrow')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("chain_id", models.PositiveBigIntegerField()),
+                ("address", models.CharField(max_length=42)),
+                ("tx_hash", models.CharField(max_length=66)),
+                ("log_index", models.PositiveIntegerField()),
+                ("block_number", models.PositiveBigIntegerField(db_index=True)),
+                ("block_hash", models.CharField(max_length=66)),
+                ("event", models.CharField(max_length=40)),
+                (
+                    "args",
+                    models.JSONField(help_text="Decoded arguments; integers as decimal strings."),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("applied", "Applied"),
+                            ("ignored", "Ignored (not one of ours)"),
+                            ("failed", "Failed — ledger may disagree; see error"),
+                            ("rolled_back", "Rolled back (reorg)"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("note", models.TextField(blank=True)),
+                ("transfer_keys", models.JSONField(default=list)),
+                ("undo", models.JSONField(default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("rolled_back_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "escrow",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="logs",
+                        to="escrow.chainescrow",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['block_number', 'log_index'],
+                "ordering": ["block_number", "log_index"],
             },
         ),
         migrations.CreateModel(
-            name='ChainTransaction',
+            name="ChainTransaction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(help_text='One transaction per cause.', max_length=200, unique=True)),
-                ('kind', models.CharField(max_length=32)),
-                ('chain_id', models.PositiveBigIntegerField()),
-                ('from_address', models.CharField(max_length=42)),
-                ('to_address', models.CharField(max_length=42)),
-                ('data', models.TextField(help_text='Hex calldata.')),
-                ('value', models.DecimalField(decimal_places=0, default=0, max_digits=78)),
-                ('nonce', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('gas', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('tx_hash', models.CharField(blank=True, max_length=66)),
-                ('block_number', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('sent', 'Sent — waiting to be mined'), ('mined', 'Mined — waiting for confirmations'), ('confirmed', 'Confirmed'), ('failed', 'Failed')], default='queued', max_length=16)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('milestone', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='chain_transactions', to='marketplace.milestone')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "key",
+                    models.CharField(
+                        help_text="One transaction per cause.", max_length=200, unique=True
+                    ),
+                ),
+                ("kind", models.CharField(max_length=32)),
+                ("chain_id", models.PositiveBigIntegerField()),
+                ("from_address", models.CharField(max_length=42)),
+                ("to_address", models.CharField(max_length=42)),
+                ("data", models.TextField(help_text="Hex calldata.")),
+                ("value", models.DecimalField(decimal_places=0, default=0, max_digits=78)),
+                ("nonce", models.PositiveBigIntegerField(blank=True, null=True)),
+                ("gas", models.PositiveBigIntegerField(blank=True, null=True)),
+                ("tx_hash", models.CharField(blank=True, max_length=66)),
+                ("block_number", models.PositiveBigIntegerField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("sent", "Sent — waiting to be mined"),
+                            ("mined", "Mined — waiting for confirmations"),
+                            ("confirmed", "Confirmed"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "milestone",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="chain_transactions",
+                        to="marketplace.milestone",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
+                "ordering": ["-created_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='ChainCheckpoint',
+            name="ChainCheckpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('block_number', models.PositiveBigIntegerField()),
-                ('block_hash', models.CharField(max_length=66)),
-                ('cursor', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='checkpoints', to='escrow.chaincursor')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("block_number", models.PositiveBigIntegerField()),
+                ("block_hash", models.CharField(max_length=66)),
+                (
+                    "cursor",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="checkpoints",
+                        to="escrow.chaincursor",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-block_number'],
-                'constraints': [models.UniqueConstraint(fields=('cursor', 'block_number'), name='chain_checkpoint_unique_block')],
+                "ordering": ["-block_number"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("cursor", "block_number"), name="chain_checkpoint_unique_block"
+                    )
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='chainescrow',
-            constraint=models.UniqueConstraint(fields=('chain_id', 'onchain_id'), name='chain_escrow_unique_onchain_id'),
+            model_name="chainescrow",
+            constraint=models.UniqueConstraint(
+                fields=("chain_id", "onchain_id"), name="chain_escrow_unique_onchain_id"
+            ),
         ),
         migrations.AddIndex(
-            model_name='chainlog',
-            index=models.Index(fields=['chain_id', 'block_number'], name='escrow_chai_chain_i_00a227_idx'),
+            model_name="chainlog",
+            index=models.Index(
+                fields=["chain_id", "block_number"], name="escrow_chai_chain_i_00a227_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='chainlog',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'rolled_back'), _negated=True), fields=('chain_id', 'tx_hash', 'log_index'), name='chain_log_once_while_live'),
+            model_name="chainlog",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "rolled_back"), _negated=True),
+                fields=("chain_id", "tx_hash", "log_index"),
+                name="chain_log_once_while_live",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='chaintransaction',
-            constraint=models.UniqueConstraint(condition=models.Q(('nonce__isnull', False)), fields=('chain_id', 'from_address', 'nonce'), name='chain_tx_one_per_nonce'),
+            model_name="chaintransaction",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("nonce__isnull", False)),
+                fields=("chain_id", "from_address", "nonce"),
+                name="chain_tx_one_per_nonce",
+            ),
         ),
     ]

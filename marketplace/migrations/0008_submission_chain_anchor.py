@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('marketplace', '0007_job_search_column'),
+        ("marketplace", "0007_job_search_column"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='submission',
-            name='anchored_block',
+            model_name="submission",
+            name="anchored_block",
             field=models.PositiveBigIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='submission',
-            name='anchored_tx',
+            model_name="submission",
+            name="anchored_tx",
             field=models.CharField(blank=True, max_length=66),
         ),
         migrations.AddField(
-            model_name='submission',
-            name='digest',
+            model_name="submission",
+            name="digest",
             field=models.CharField(blank=True, max_length=64),
         ),
     ]

@@ -12,7 +12,7 @@ from typing import Any
 
 from eth_account import Account
 from web3 import Web3
-from web3.types import TxReceipt
+from web3.types import TxReceipt, Wei
 
 from escrow.models import ChainDeployment
 from marketplace.models import Contract, User, Wallet
@@ -66,7 +66,7 @@ class ChainRail:
                 "from": Web3.to_checksum_address(sender),
                 "to": Web3.to_checksum_address(tx["to"]),
                 "data": tx["data"],
-                "value": int(tx["value"]),
+                "value": Wei(int(tx["value"])),
             }
         )
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash)
