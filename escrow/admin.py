@@ -24,7 +24,7 @@ class TransferAdmin(ReadOnlyAdmin):
 
 
 # Each area registers its own models.
-from escrow import admin_card, admin_payouts, admin_records  # noqa: E402, F401
+from escrow import admin_card, admin_chain, admin_payouts, admin_records  # noqa: E402, F401
 
 
 @admin.register(ChainDeployment)

@@ -1,4 +1,5 @@
-"""Escrow API: fund, approve, refund, refund requests. Thin views over escrow.services.
+"""Escrow API: fund, approve, refund, refund requests, dispute, withdraw. Thin views over
+escrow.services; on the chain rail they answer with wallet transactions (escrow.api_chain).
 
 Money POSTs honour ``Idempotency-Key`` (the same key and body return the first
 response) and pass the key on to the service as its ``request_key``, so a
@@ -19,7 +20,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from escrow import selectors
+from escrow import api_chain, selectors
+from escrow.api_chain import (
+    ApproveBodySerializer,
+    FundBodySerializer,
+    FundManyBodySerializer,
+    RefundBodySerializer,
+    RefundRequestBodySerializer,
+    WithdrawSerializer,
+)
 from escrow.api_serializers import (
     ApproveSerializer,
     FundingSerializer,
@@ -35,10 +44,17 @@ from escrow.models import Funding, RefundRequest
 from escrow.services import funding as funding_services
 from escrow.services import refunds as refund_services
 from escrow.services import release as release_services
+from marketplace.api_transactions import (
+    WALLET_ERRORS,
+    WALLET_EXAMPLE,
+    WalletOptionsSerializer,
+    WalletTransactionsSerializer,
+)
 from marketplace.permissions import IsVerified, acting_user
 from marketplace.selectors.contracts import milestones_for
 from marketplace.services.contracts import visible_contracts
 from smartpay.api.idempotency import HEADER, idempotent
+from smartpay.errors import Conflict
 
 REFUSED = OpenApiExample(
     "Refused",
@@ -89,21 +105,31 @@ FUNDING_DESCRIPTION = (
 )
 
 
+CHAIN_FUNDING = (
+    "On the chain rail (200): `createEscrow` while the contract's escrow does not exist "
+    "yet, ERC-20 `approve` of the total, then `fund` per milestone; send them in order. "
+    "`wallet_required` (409) until both parties linked a wallet. "
+)
+
+
 class MilestoneFundView(MoneyView):
     @extend_schema(
-        request=FundSerializer,
-        responses={201: FundingSerializer},
+        request=FundBodySerializer,
+        responses={201: FundingSerializer, 200: WalletTransactionsSerializer},
         summary="Fund a milestone (client)",
-        description=FUNDING_DESCRIPTION,
+        description=f"{FUNDING_DESCRIPTION} {CHAIN_FUNDING}{WALLET_ERRORS}",
         examples=[
             OpenApiExample("By card", request_only=True, value={"source": "card"}),
             OpenApiExample("From balance", request_only=True, value={"source": "balance"}),
             REFUSED,
+            WALLET_EXAMPLE,
         ],
     )
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
         visible_milestone(request, pk)
+        if api_chain.on_chain(pk):
+            return api_chain.fund(request, [pk])
         body = FundSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         funding = funding_services.start_funding(
@@ -126,22 +152,27 @@ class FundingListView(MoneyView, generics.ListAPIView[Funding]):
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
-        request=FundManySerializer,
-        responses={201: FundingSerializer},
+        request=FundManyBodySerializer,
+        responses={201: FundingSerializer, 200: WalletTransactionsSerializer},
         summary="Fund several milestones of one contract at once (client)",
-        description=f"One payment for all of them. {FUNDING_DESCRIPTION}",
+        description=(
+            f"One payment for all of them. {FUNDING_DESCRIPTION} {CHAIN_FUNDING}{WALLET_ERRORS}"
+        ),
         examples=[
             OpenApiExample(
                 "Two milestones",
                 request_only=True,
                 value={"milestones": [12, 13], "source": "card"},
-            )
+            ),
+            WALLET_EXAMPLE,
         ],
     )
     @idempotent
     def post(self, request: Request) -> Response:
         body = FundManySerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        if api_chain.on_chain(body.validated_data["milestones"][0]):
+            return api_chain.fund(request, body.validated_data["milestones"])
         funding = funding_services.start_funding(
             actor=acting_user(request),
             milestone_ids=body.validated_data["milestones"],
@@ -178,24 +209,30 @@ class FundingCancelView(MoneyView):
 
 class MilestoneApproveView(MoneyView):
     @extend_schema(
-        request=ApproveSerializer,
-        responses={201: ReleaseSerializer},
+        request=ApproveBodySerializer,
+        responses={201: ReleaseSerializer, 200: WalletTransactionsSerializer},
         summary="Approve submitted work and release the money (client)",
         description=(
             "The freelancer's share (minus the platform fee) is pending for the payout hold; "
             "any amount not released returns to your balance. Errors: `invalid_transition` "
             "(409, not submitted), `invalid_release_amount` (400), `escrow_frozen` (409), "
-            f"`permission_denied` (403, the freelancer); {NOT_YOURS}"
+            f"`permission_denied` (403, the freelancer); {NOT_YOURS} On the chain rail: the "
+            "`release` transaction (a funded milestone may be released before submission; the "
+            "freelancer's share is credited in the escrow contract at once, to withdraw). "
+            f"{WALLET_ERRORS}"
         ),
         examples=[
             OpenApiExample("Everything", request_only=True, value={}),
             OpenApiExample("Part of it", request_only=True, value={"amount": 50000}),
             REFUSED,
+            WALLET_EXAMPLE,
         ],
     )
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
         visible_milestone(request, pk)
+        if api_chain.on_chain(pk):
+            return api_chain.approve(request, pk)
         body = ApproveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         release = release_services.approve_milestone(
@@ -206,20 +243,24 @@ class MilestoneApproveView(MoneyView):
 
 class MilestoneRefundView(MoneyView):
     @extend_schema(
-        request=RefundWriteSerializer,
-        responses={201: RefundSerializer},
+        request=RefundBodySerializer,
+        responses={201: RefundSerializer, 200: WalletTransactionsSerializer},
         summary="Refund a funded milestone to the client (freelancer)",
         description=(
             "On your own initiative, or accepting the client's open refund request. "
             "Errors: `invalid_transition` (409, work submitted or not funded), "
             "`invalid_destination` (400, a balance payment goes back to the balance), "
-            f"`escrow_frozen` (409), `permission_denied` (403, the client); {NOT_YOURS}"
+            f"`escrow_frozen` (409), `permission_denied` (403, the client); {NOT_YOURS} "
+            "On the chain rail: the `refund` transaction (funded or submitted work; the body "
+            f"takes `from` and `chain_id` instead of `destination`). {WALLET_ERRORS}"
         ),
-        examples=[OpenApiExample("Default", request_only=True, value={}), REFUSED],
+        examples=[OpenApiExample("Default", request_only=True, value={}), REFUSED, WALLET_EXAMPLE],
     )
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
         visible_milestone(request, pk)
+        if api_chain.on_chain(pk):
+            return api_chain.refund(request, pk, by_client=False)
         body = RefundWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         refund = refund_services.refund_milestone(
@@ -232,25 +273,30 @@ class MilestoneRefundView(MoneyView):
 
 class MilestoneRefundRequestView(MoneyView):
     @extend_schema(
-        request=RefundRequestWriteSerializer,
-        responses={201: RefundRequestSerializer},
+        request=RefundRequestBodySerializer,
+        responses={201: RefundRequestSerializer, 200: WalletTransactionsSerializer},
         summary="Ask the freelancer for a refund of a funded milestone (client)",
         description=(
             "The freelancer has `REFUND_RESPONSE_DAYS` to accept or decline; silence accepts. "
             "Errors: `refund_request_open` (409), `invalid_transition` (409), `reason_required` "
-            f"(400), `permission_denied` (403, the freelancer); {NOT_YOURS}"
+            f"(400), `permission_denied` (403, the freelancer); {NOT_YOURS} On the chain rail: "
+            "the `requestRefund` transaction; the freelancer consents by refunding. "
+            f"{WALLET_ERRORS}"
         ),
         examples=[
             OpenApiExample(
                 "Request",
                 request_only=True,
                 value={"reason": "The project was cancelled.", "destination": "card"},
-            )
+            ),
+            WALLET_EXAMPLE,
         ],
     )
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
         visible_milestone(request, pk)
+        if api_chain.on_chain(pk):
+            return api_chain.refund(request, pk, by_client=True)
         body = RefundRequestWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         refund_request = refund_services.request_refund(
@@ -306,3 +352,61 @@ class RefundRequestDeclineView(MoneyView):
             actor=acting_user(request), refund_request_id=pk
         )
         return Response(RefundRequestSerializer(refund_request).data)
+
+
+# --- dispute and withdraw (chain rail) ---------------------------------------------------
+
+
+class MilestoneDisputeView(MoneyView):
+    @extend_schema(
+        request=WalletOptionsSerializer,
+        responses={200: WalletTransactionsSerializer},
+        summary="Dispute a funded or submitted milestone (either party)",
+        description=(
+            "Chain rail: the `dispute` transaction; the money stays locked until the "
+            "arbiter splits it. Card rail: `wrong_rail` (409) for now. Errors: "
+            f"`invalid_transition` (409); {NOT_YOURS} {WALLET_ERRORS}"
+        ),
+        examples=[OpenApiExample("Default", request_only=True, value={}), WALLET_EXAMPLE],
+    )
+    @idempotent
+    def post(self, request: Request, pk: int) -> Response:
+        visible_milestone(request, pk)
+        if not api_chain.on_chain(pk):
+            raise Conflict(
+                "Disputes on card-paid milestones are not opened here yet.", code="wrong_rail"
+            )
+        return api_chain.dispute(request, pk)
+
+
+class WalletWithdrawView(MoneyView):
+    @extend_schema(
+        request=WithdrawSerializer,
+        responses={200: WalletTransactionsSerializer},
+        summary="Withdraw what the escrow contract credited to you (chain rail)",
+        description=(
+            "Releases, refunds and dispute splits credit your address inside the escrow "
+            "contract; `withdraw` pays it out. One transaction per address of yours that "
+            "holds a credit. Errors: `nothing_to_withdraw`, `wallet_required`, "
+            "`wallet_mismatch` (409), `wrong_chain`, `invalid_address` (400), "
+            "`chain_unavailable` (503)."
+        ),
+        examples=[
+            OpenApiExample("Everything in ETH", request_only=True, value={"currency": "eth"}),
+            OpenApiExample(
+                "USDC to another address",
+                request_only=True,
+                value={"currency": "usdc", "to": "0x90F79bf6EB2c4f870365E785982E1f101E93b906"},
+            ),
+            WALLET_EXAMPLE,
+            OpenApiExample(
+                "Nothing there",
+                response_only=True,
+                status_codes=["409"],
+                value={"code": "nothing_to_withdraw", "detail": "Nothing to withdraw: ..."},
+            ),
+        ],
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        return api_chain.withdraw(request)

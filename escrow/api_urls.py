@@ -17,6 +17,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
         api.MilestoneRefundRequestView.as_view(),
         name="milestone-refund-request",
     ),
+    path(
+        "milestones/<int:pk>/dispute/",
+        api.MilestoneDisputeView.as_view(),
+        name="milestone-dispute",
+    ),
+    path("wallets/withdraw/", api.WalletWithdrawView.as_view(), name="wallet-withdraw"),
     path("fundings/", api.FundingListView.as_view(), name="funding-list"),
     path("fundings/<int:pk>/", api.FundingDetailView.as_view(), name="funding-detail"),
     path("fundings/<int:pk>/cancel/", api.FundingCancelView.as_view(), name="funding-cancel"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
@@ -49,6 +50,13 @@ ENTRIES = (
         description="Weekly automatic payouts of whole available balances (Mondays 06:00 UTC).",
         crontab={"minute": "0", "hour": "6", "day_of_week": "1"},
         expire_seconds=12 * 3600,
+    ),
+    Entry(
+        name="escrow-chain-sync",
+        task="escrow.chain_sync",
+        description="Chain sync: read escrow contract logs into the ledger, reorg-safe.",
+        every_seconds=settings.CHAIN_SYNC_INTERVAL_SECONDS,
+        expire_seconds=max(1, settings.CHAIN_SYNC_INTERVAL_SECONDS - 1),
     ),
 )
 

@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from escrow import views, views_workroom
+from escrow import views, views_chain, views_workroom
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("money/", views.money, name="money"),
@@ -41,4 +41,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views_workroom.refund_request_decline,
         name="escrow_refund_request_decline",
     ),
+    path(
+        "money/chain/milestones/<int:pk>/<slug:action>/",
+        views_chain.milestone_action,
+        name="escrow_chain_action",
+    ),
+    path("money/chain/withdraw/", views_chain.withdraw, name="escrow_chain_withdraw"),
 ]

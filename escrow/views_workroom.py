@@ -3,7 +3,8 @@
 The workroom loads the panel with ``hx-get``; without JavaScript its link opens
 the same panel as a page. Every button POSTs here, calls one service and
 redirects back to the workroom with a message (a card funding goes on to the
-checkout page instead).
+checkout page instead). Chain-rail contracts get their own panel
+(``escrow.views_chain``), whose buttons hand transactions to the browser wallet.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from escrow import selectors
+from escrow import selectors, views_chain
 from escrow.forms import ApproveForm, FundForm, RefundRequestForm, new_request_key
 from escrow.models import Funding, RefundRequest
 from escrow.services import funding as funding_services
@@ -23,7 +24,7 @@ from escrow.services import refunds as refund_services
 from escrow.services import release as release_services
 from escrow.views import attempt, first_error
 from marketplace.models import Contract, Milestone
-from marketplace.money import format_amount
+from marketplace.money import Rail, format_amount
 from marketplace.permissions import acting_user, verified_required
 from marketplace.selectors.contracts import milestones_for
 from marketplace.services.contracts import visible_contracts, workroom_url
@@ -60,6 +61,8 @@ def _back(contract: Contract) -> HttpResponse:
 @require_GET
 def contract_panel(request: HttpRequest, pk: int) -> HttpResponse:
     contract = _contract(request, pk)
+    if contract.rail == Rail.CHAIN:
+        return views_chain.render_panel(request, contract, htmx=_is_htmx(request))
     money = selectors.contract_money(contract, acting_user(request))
     fund_form = FundForm(
         choices=[

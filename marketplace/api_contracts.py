@@ -11,6 +11,7 @@ from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
 )
 from rest_framework import generics, serializers, status
@@ -19,6 +20,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from marketplace.api_transactions import (
+    WALLET_ERRORS,
+    WALLET_EXAMPLE,
+    WalletOptionsSerializer,
+    WalletTransactionsSerializer,
+    wallet_options,
+)
 from marketplace.models import Contract, Milestone, Proposal, Submission, SubmissionFile, User
 from marketplace.money import Rail, format_amount
 from marketplace.permissions import IsVerified, acting_user
@@ -161,6 +169,28 @@ class SubmitSerializer(serializers.Serializer[Any]):
 
 class RevisionSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(max_length=milestone_services.MAX_MESSAGE_CHARS)
+
+
+class ChainSubmitSerializer(SubmitSerializer, WalletOptionsSerializer):
+    """A delivery; on the chain rail `from` and `chain_id` may be added."""
+
+
+class ChainRevisionSerializer(WalletOptionsSerializer):
+    """Why the work goes back; on the chain rail `from` and `chain_id` may be added."""
+
+    reason = serializers.CharField(
+        max_length=milestone_services.MAX_MESSAGE_CHARS,
+        required=False,
+        allow_blank=True,
+        help_text="Required on the card rail. On the chain rail it is optional and kept for "
+        "the freelancer to read.",
+    )
+
+
+def _rail_of(milestone_id: int) -> str:
+    return str(
+        Milestone.objects.filter(pk=milestone_id).values_list("contract__rail", flat=True)[0]
+    )
 
 
 class OfferSerializer(serializers.Serializer[Any]):
@@ -403,13 +433,16 @@ class MilestoneSubmitView(APIView):
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     @extend_schema(
-        request={"multipart/form-data": SubmitSerializer},
-        responses={201: SubmissionSerializer},
+        request={"multipart/form-data": ChainSubmitSerializer},
+        responses={201: SubmissionSerializer, 200: WalletTransactionsSerializer},
         summary="Submit work on a funded milestone (freelancer)",
         description=(
             "Each file's SHA-256 is stored. The client's review window starts. Errors: "
             "`invalid_transition` (409, not funded), `too_many_files`, `file_too_large`, "
-            "`file_type_not_allowed`, `message_required` (400), 403 for the client, 404."
+            "`file_type_not_allowed`, `message_required` (400), 403 for the client, 404. "
+            "On the chain rail the submission is stored with `digest`, the SHA-256 of its "
+            "manifest, which the `submit` transaction anchors on chain. "
+            f"{WALLET_ERRORS}"
         ),
         examples=[
             OpenApiExample(
@@ -423,10 +456,13 @@ class MilestoneSubmitView(APIView):
                 status_codes=["409"],
                 value={"code": "invalid_transition", "detail": "A milestone that is ..."},
             ),
+            WALLET_EXAMPLE,
         ],
     )
     def post(self, request: Request, pk: int) -> Response:
         _check_visible_milestone(request, pk)
+        if _rail_of(pk) == Rail.CHAIN:
+            return self.chain(request, pk)
         body = SubmitSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         submission = milestone_services.submit_milestone(
@@ -439,24 +475,53 @@ class MilestoneSubmitView(APIView):
         data = SubmissionSerializer(submission, context={"request": request}).data
         return Response(data, status=status.HTTP_201_CREATED)
 
+    def chain(self, request: Request, pk: int) -> Response:
+        # Imported here: marketplace does not depend on escrow (DESIGN.md); the chain
+        # rail's transactions are escrow's to build.
+        from escrow.api_chain import wallet_response
+        from escrow.services.chain_actions import prepare_submission
+
+        body = ChainSubmitSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return wallet_response(
+            prepare_submission(
+                actor=acting_user(request),
+                milestone_id=pk,
+                message=body.validated_data["message"],
+                files=body.validated_data.get("files", []),
+                **wallet_options(body.validated_data),
+            )
+        )
+
 
 class MilestoneRevisionView(APIView):
     @extend_schema(
-        request=RevisionSerializer,
+        request=ChainRevisionSerializer,
         responses={
-            200: OpenApiResponse(MilestoneSerializer, description="The milestone, funded again.")
+            200: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="RevisionResult",
+                    serializers=[MilestoneSerializer, WalletTransactionsSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="Card rail: the milestone, funded again. Chain rail: the "
+                "`requestRevision` transaction for your wallet.",
+            )
         },
         summary="Request a revision of submitted work (client)",
         description="Errors: `invalid_transition` (409, nothing submitted), `reason_required` "
-        "(400), 403 for the freelancer, 404.",
+        f"(400), 403 for the freelancer, 404. {WALLET_ERRORS}",
         examples=[
             OpenApiExample(
                 "Revision", request_only=True, value={"reason": "The totals row is missing."}
-            )
+            ),
+            WALLET_EXAMPLE,
         ],
     )
     def post(self, request: Request, pk: int) -> Response:
         _check_visible_milestone(request, pk)
+        if _rail_of(pk) == Rail.CHAIN:
+            return self.chain(request, pk)
         body = RevisionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         revision = milestone_services.request_revision(
@@ -464,6 +529,22 @@ class MilestoneRevisionView(APIView):
         )
         milestone = selectors.milestones_for(acting_user(request)).get(pk=revision.milestone_id)
         return Response(MilestoneSerializer(milestone).data)
+
+    def chain(self, request: Request, pk: int) -> Response:
+        # Imported here: marketplace does not depend on escrow (DESIGN.md).
+        from escrow.api_chain import wallet_response
+        from escrow.services.chain_actions import prepare_revision_request
+
+        body = ChainRevisionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return wallet_response(
+            prepare_revision_request(
+                actor=acting_user(request),
+                milestone_id=pk,
+                reason=body.validated_data.get("reason") or "",
+                **wallet_options(body.validated_data),
+            )
+        )
 
 
 class MilestoneSubmissionsView(generics.ListAPIView[Submission]):

@@ -17,6 +17,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from marketplace.models import ARBITERS_GROUP, User
+from smartpay.demo_chain import chain_steps
 from smartpay.demo_marketplace import marketplace_steps
 from smartpay.demo_money import money_steps
 
@@ -84,7 +85,7 @@ def demo_totp_url(email: str) -> str | None:
 def demo_steps() -> list[tuple[str, Callable[[], object]]]:
     """Named steps, run in order; each is safe to run twice."""
     users = [(f"user {spec.email}", partial(create_demo_user, spec)) for spec in DEMO_USERS]
-    return users + marketplace_steps() + money_steps()
+    return users + marketplace_steps() + money_steps() + chain_steps()
 
 
 def database_is_empty() -> bool:

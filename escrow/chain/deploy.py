@@ -4,6 +4,10 @@
 The contract has no immutables, so the code a node holds at a deployed address is exactly
 the artefact's ``deployedBytecode``: verification compares their SHA-256 and then makes a
 view call (``owner()``) to be sure the contract answers.
+
+On a development chain, ``ensure_test_token_deployed`` does the same for ``TestToken``,
+the ERC-20 that stands in for USDC (``node.token_address("usdc")`` finds its record when
+``CHAIN_USDC_ADDRESS`` is not set). It is never deployed anywhere else.
 """
 
 from __future__ import annotations
@@ -24,7 +28,12 @@ from escrow.models import ChainDeployment
 from smartpay.errors import DomainError
 
 CONTRACT_NAME = "MilestoneEscrow"
+DEMO_USDC_CONTRACT = "TestToken"
+# Development chains only: anvil, hardhat and geth --dev.
+DEV_CHAIN_IDS = frozenset({31337, 1337})
 RECEIPT_TIMEOUT = 60  # seconds
+# A view call that proves the contract at an address answers.
+PROBE = {CONTRACT_NAME: "owner", DEMO_USDC_CONTRACT: "decimals"}
 
 
 class ChainDeployError(DomainError):
@@ -84,23 +93,63 @@ def ensure_escrow_deployed(
     expected_chain_id: int | None = None,
 ) -> DeployOutcome:
     """``deploy_escrow`` that also says whether it deployed and why."""
+    return _ensure_contract(
+        CONTRACT_NAME, rpc_url, deployer_key, owner, force, expected_chain_id, dev_only=False
+    )
+
+
+def ensure_test_token_deployed(
+    *,
+    rpc_url: str,
+    deployer_key: str | None = None,
+    force: bool = False,
+    expected_chain_id: int | None = None,
+) -> DeployOutcome:
+    """Deploy (or verify) ``TestToken``, the demo's USDC, on a development chain only:
+    anyone may mint it, so it must never stand for money."""
+    return _ensure_contract(
+        DEMO_USDC_CONTRACT, rpc_url, deployer_key, None, force, expected_chain_id, dev_only=True
+    )
+
+
+def _ensure_contract(
+    name: str,
+    rpc_url: str,
+    deployer_key: str | None,
+    owner: str | None,
+    force: bool,
+    expected_chain_id: int | None,
+    *,
+    dev_only: bool,
+) -> DeployOutcome:
     if not rpc_url:
         raise ChainDeployError("No RPC URL given: set CHAIN_RPC_URL or pass --rpc-url.")
     w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 10}))
     try:
-        return _ensure(w3, deployer_key, owner, force, expected_chain_id)
+        return _ensure(w3, name, deployer_key, owner, force, expected_chain_id, dev_only)
     except (OSError, Web3Exception) as exc:  # requests' ConnectionError is an OSError
         raise ChainDeployError(f"The node at {rpc_url} failed: {exc}") from exc
 
 
 def _ensure(
-    w3: Web3, deployer_key: str | None, owner: str | None, force: bool, expected: int | None
+    w3: Web3,
+    name: str,
+    deployer_key: str | None,
+    owner: str | None,
+    force: bool,
+    expected: int | None,
+    dev_only: bool,
 ) -> DeployOutcome:
     chain_id = int(w3.eth.chain_id)
     expected = settings.CHAIN_ID if expected is None else expected
     if chain_id != expected:
         raise ChainDeployError(f"The node is on chain {chain_id}, expected chain {expected}.")
-    existing = ChainDeployment.objects.filter(chain_id=chain_id, contract_name=CONTRACT_NAME)
+    if dev_only and chain_id not in DEV_CHAIN_IDS:
+        raise ChainDeployError(
+            f"{name} is deployed on development chains only ({sorted(DEV_CHAIN_IDS)}), "
+            f"not on chain {chain_id}."
+        )
+    existing = ChainDeployment.objects.filter(chain_id=chain_id, contract_name=name)
     record = existing.first()
     if record is None:
         reason = "none recorded"
@@ -111,31 +160,38 @@ def _ensure(
         if problem is None:
             return DeployOutcome(record, deployed=False, reason="verified")
         reason = problem
-    return DeployOutcome(_deploy(w3, chain_id, deployer_key, owner), deployed=True, reason=reason)
+    deployed = _deploy(w3, name, chain_id, deployer_key, owner)
+    return DeployOutcome(deployed, deployed=True, reason=reason)
 
 
 def verification_problem(w3: Web3, record: ChainDeployment) -> str | None:
     """Why the node does not hold the artefact's contract at ``record.address``, or None."""
+    name = record.contract_name
     address = Web3.to_checksum_address(record.address)
     code = bytes(w3.eth.get_code(address))
     if not code:
         return f"no code at {address}"
-    if hashlib.sha256(code).hexdigest() != deployed_bytecode_sha256():
+    if hashlib.sha256(code).hexdigest() != deployed_bytecode_sha256(name):
         return f"other code at {address}"
-    contract = w3.eth.contract(address=address, abi=load_artifact(CONTRACT_NAME)["abi"])
+    contract = w3.eth.contract(address=address, abi=load_artifact(name)["abi"])
+    probe = PROBE.get(name, "owner")
     try:
-        contract.functions.owner().call()
+        getattr(contract.functions, probe)().call()
     except Web3Exception:
-        return f"the contract at {address} does not answer owner()"
+        return f"the contract at {address} does not answer {probe}()"
     return None
 
 
-def _deploy(w3: Web3, chain_id: int, key: str | None, owner: str | None) -> ChainDeployment:
-    artifact = load_artifact(CONTRACT_NAME)
+def _deploy(
+    w3: Web3, name: str, chain_id: int, key: str | None, owner: str | None
+) -> ChainDeployment:
+    artifact = load_artifact(name)
     sender = _key_address(key) if key else _first_unlocked_account(w3)
-    initial_owner = _checksum(owner, "owner") if owner else sender
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    constructor = factory.constructor(initial_owner)
+    if name == CONTRACT_NAME:
+        constructor = factory.constructor(_checksum(owner, "owner") if owner else sender)
+    else:
+        constructor = factory.constructor()
     if key:
         tx: Any = constructor.build_transaction(
             {"from": sender, "nonce": w3.eth.get_transaction_count(sender, "pending")}
@@ -149,13 +205,13 @@ def _deploy(w3: Web3, chain_id: int, key: str | None, owner: str | None) -> Chai
         raise ChainDeployError(f"The deploy transaction {tx_hash.to_0x_hex()} reverted.")
     deployment, _ = ChainDeployment.objects.update_or_create(
         chain_id=chain_id,
-        contract_name=CONTRACT_NAME,
+        contract_name=name,
         defaults={
             "address": Web3.to_checksum_address(receipt["contractAddress"]),
             "tx_hash": tx_hash.to_0x_hex(),
             "block_number": receipt["blockNumber"],
             "deployer": sender,
-            "bytecode_sha256": deployed_bytecode_sha256(),
+            "bytecode_sha256": deployed_bytecode_sha256(name),
             "deployed_at": timezone.now(),
         },
     )

@@ -24,6 +24,7 @@ from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from escrow import ledger
+from escrow.chain import reconcile as chain_reconcile
 from escrow.models import (
     Funding,
     LedgerAccount,
@@ -61,6 +62,8 @@ PLATFORM_ONLY_TYPES = frozenset(
 CHARGE_TYPES = frozenset({"charge", "payment"})
 # A long list of unmatched objects helps nobody; the drift figure says the rest.
 MAX_LISTED = 20
+# Reads of the chain before giving up on a chain sync that keeps committing.
+CHAIN_READS = 3
 
 
 def money(amount: int, currency: str) -> str:
@@ -86,8 +89,10 @@ class Findings:
 def reconcile(*, now: datetime | None = None) -> ReconciliationReport:
     """Run every check and store what was found; returns the finished report.
 
-    The provider is read first, outside any transaction; the ledger is then read
-    in one snapshot so a transfer committing meanwhile can't look like drift.
+    The provider and the chain are read first, outside any transaction; the ledger is
+    then read in one snapshot so a transfer committing meanwhile can't look like drift.
+    The chain is read at the block chain sync has applied; if sync commits more before
+    the snapshot starts, the chain is read again.
     ``now`` stamps the report's finish (tests pass a fixed time).
     """
     report = ReconciliationReport.objects.create()
@@ -100,14 +105,25 @@ def reconcile(*, now: datetime | None = None) -> ReconciliationReport:
         findings.problems.append(
             f"Could not read the card provider's balance transactions: {error.message}"
         )
-    with ledger_snapshot():
-        findings.checked_transfers = Transfer.objects.count()
-        for sentence in ledger.find_problems():
-            findings.breach(sentence)
-        check_escrow_held(findings)
-        if entries is not None:
-            findings.checked_provider_entries = len(entries)
-            compare_card_rail(findings, entries)
+    for attempt in range(1, CHAIN_READS + 1):
+        chain_view, chain_problem = read_chain_rail()
+        with ledger_snapshot():
+            if chain_view is not None and not chain_reconcile.still_current(chain_view):
+                if attempt < CHAIN_READS:
+                    continue  # chain sync applied more meanwhile: read the chain again
+                chain_view, chain_problem = None, "Chain not checked: chain sync kept moving."
+            findings.checked_transfers = Transfer.objects.count()
+            for sentence in ledger.find_problems():
+                findings.breach(sentence)
+            check_escrow_held(findings)
+            if entries is not None:
+                findings.checked_provider_entries = len(entries)
+                compare_card_rail(findings, entries)
+            if chain_problem:
+                findings.problems.append(chain_problem)
+            elif chain_view is not None:
+                compare_chain_rail(findings, chain_view)
+        break
     report.ok = not findings.problems
     report.problems = findings.problems
     report.drift = findings.drift
@@ -316,6 +332,25 @@ def match_charges(findings: Findings, charges: list[BalanceEntry], currencies: s
         findings.breach(f"… and {len(listed) - MAX_LISTED} more unmatched provider objects.")
 
 
+# --- invariant 4: the chain rail against the contract ---------------------------------------
+
+
+def read_chain_rail() -> tuple[chain_reconcile.ChainView | None, str]:
+    """The contract's view at chain sync's block, or why it could not be read. None
+    and no reason: there is nothing on the chain rail to check."""
+    try:
+        return chain_reconcile.read_chain(), ""
+    except chain_reconcile.ChainNotChecked as error:
+        return None, f"Chain not checked: {error}."
+
+
+def compare_chain_rail(findings: Findings, view: chain_reconcile.ChainView) -> None:
+    found = chain_reconcile.compare(view)
+    findings.drift.update(found.drift)
+    for sentence in found.breaches:
+        findings.breach(sentence)
+
+
 # --- telling staff ----------------------------------------------------------------------------
 
 
@@ -335,7 +370,10 @@ def describe_drift(report: ReconciliationReport) -> list[str]:
     """One sentence per rail and currency, for the admin and the command."""
     lines = []
     for rail_currency, figures in sorted(report.drift.items()):
-        currency = rail_currency.partition(":")[2]
+        rail, _, currency = rail_currency.partition(":")
+        if rail == "chain":
+            lines.append(describe_chain_drift(currency, figures))
+            continue
         line = (
             f"{rail_currency}: the ledger says {money(figures['ledger'], currency)} came in "
             f"through the rail, the provider {money(figures['provider'], currency)}"
@@ -346,3 +384,13 @@ def describe_drift(report: ReconciliationReport) -> list[str]:
         line += f" — drift {money(drift, currency)}." if drift else " — no drift."
         lines.append(line)
     return lines
+
+
+def describe_chain_drift(currency: str, figures: dict[str, int]) -> str:
+    drift = figures["drift"]
+    return (
+        f"chain:{currency}: the ledger's available balances and fees come to "
+        f"{money(figures['ledger'], currency)}, the contract's credits to "
+        f"{money(figures['provider'], currency)}"
+        + (f" — drift {money(drift, currency)}." if drift else " — no drift.")
+    )

@@ -29,7 +29,7 @@ from marketplace.models import (
     SubmissionFile,
     User,
 )
-from marketplace.money import format_amount
+from marketplace.money import Rail, format_amount
 from marketplace.services.contracts import (
     complete_contract_if_done,
     lock_milestone,
@@ -145,6 +145,16 @@ def _require_plan_editor(actor: User, contract: Contract) -> None:
         raise NotAllowed("Only the client edits the milestone plan.")
     if contract.status != Contract.Status.ACTIVE:
         raise Conflict("The contract is not active.", code="contract_not_active")
+    # Through the reverse relation: marketplace does not import escrow (DESIGN.md).
+    if (
+        contract.rail == Rail.CHAIN
+        and Contract.objects.filter(pk=contract.pk, chain_escrow__isnull=False).exists()
+    ):
+        raise Conflict(
+            "The milestone plan is fixed: the escrow on chain was set up with these "
+            "milestones and amounts.",
+            code="chain_terms_fixed",
+        )
 
 
 def _lock_for_client(actor: User, contract_id: int) -> Contract:
@@ -279,6 +289,16 @@ def _lock_milestone_as(actor: User, milestone_id: int, role: str) -> tuple[Contr
     return contract, milestone
 
 
+def _require_card_rail(contract: Contract) -> None:
+    """On the chain rail the contract's state moves only with the chain: the wallet
+    sends the transaction and chain sync applies its event."""
+    if contract.rail == Rail.CHAIN:
+        raise Conflict(
+            "On the chain rail this is done from your wallet in the Payments panel.",
+            code="wrong_rail",
+        )
+
+
 def submit_milestone(
     *, actor: User, milestone_id: int, message: str, files: Iterable[Any] = ()
 ) -> Submission:
@@ -295,6 +315,7 @@ def submit_milestone(
     try:
         with transaction.atomic():
             contract, milestone = _lock_milestone_as(actor, milestone_id, "freelancer")
+            _require_card_rail(contract)
             lifecycle.transition_milestone(
                 milestone, Milestone.Status.SUBMITTED, actor=actor, note=message[:200]
             )
@@ -348,6 +369,7 @@ def request_revision(*, actor: User, milestone_id: int, reason: str) -> Revision
         )
     with transaction.atomic():
         contract, milestone = _lock_milestone_as(actor, milestone_id, "client")
+        _require_card_rail(contract)
         # Checked here, not by the transition table: draft -> funded is a legal move
         # (money confirmed), but never by way of a revision request.
         if milestone.status != Milestone.Status.SUBMITTED:

@@ -82,6 +82,18 @@ def _milestone_pk(owner: User) -> dict[str, object]:
     return {"pk": milestone.pk}
 
 
+def _chain_milestone(owner: User) -> dict[str, object]:
+    """The first milestone of an ETH (chain-rail) contract where ``owner`` is the client."""
+    contract = make_contract(make_proposal(make_job(owner, currency="eth")))
+    milestone = contract.milestones.order_by("position").first()
+    assert milestone is not None
+    return {"pk": milestone.pk}
+
+
+def _chain_action(owner: User) -> dict[str, object]:
+    return {**_chain_milestone(owner), "action": "release"}
+
+
 def _funding_pk(owner: User) -> dict[str, object]:
     return {"pk": sandbox_funding(owner).pk}
 
@@ -138,4 +150,7 @@ MONEY_PRIVATE: dict[str, Callable[[User], dict[str, object]]] = {
         _refund_request_pk,
     ),
     **dict.fromkeys(["payout-detail", "money_payout_receipt"], _payout_pk),
+    # chain rail: the dispute endpoint and the panel's wallet buttons
+    "milestone-dispute": _chain_milestone,
+    "escrow_chain_action": _chain_action,
 }

@@ -1,0 +1,54 @@
+"""The chain sync task: a thin wrapper over ``sync_chain`` (STYLE.md).
+
+Beat fires it every ``CHAIN_SYNC_INTERVAL_SECONDS``. The cache lock keeps a second beat
+(or a slow run) from starting another sync beside it; correctness does not depend on
+it, since each batch commits under the cursor's row lock.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from escrow.chain.node import ChainUnavailable
+from escrow.chain.sync import sync_chain
+
+log = logging.getLogger(__name__)
+
+CHAIN_SYNC_TIME_LIMIT = 300
+
+
+@shared_task(
+    name="escrow.chain_sync",
+    time_limit=CHAIN_SYNC_TIME_LIMIT,
+    soft_time_limit=CHAIN_SYNC_TIME_LIMIT - 30,
+)
+def chain_sync_task() -> dict[str, int] | None:
+    """Returns the run's counts; None when another run holds the lock, the chain rail
+    is not configured, or the node is unavailable (logged; the next tick retries)."""
+    # escrow.tasks imports this module to register the task: import it late.
+    from escrow.tasks import single_run
+
+    with single_run("chain-sync", CHAIN_SYNC_TIME_LIMIT) as acquired:
+        if not acquired:
+            log.info("chain sync skipped: another run holds the lock")
+            return None
+        try:
+            report = sync_chain()
+        except ChainUnavailable as error:
+            log.warning("chain sync: %s", error.detail)
+            return None
+    if not report.configured:
+        log.debug("chain sync skipped: %s", report.reason)
+        return None
+    counts = report.counts()
+    level = logging.INFO if report.logs_seen or report.reorgs else logging.DEBUG
+    log.log(
+        level,
+        "chain sync: blocks %s-%s, %s",
+        report.from_block,
+        report.to_block,
+        ", ".join(f"{name} {value}" for name, value in counts.items()),
+    )
+    return counts
