@@ -110,7 +110,7 @@ class ReconciliationReportAdmin(ReadOnlyAdmin):
             return "None."
         return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", _rows(report)))
 
-    @admin.display(description="Card rail against the provider")
+    @admin.display(description="Rails against the provider and the chain")
     def drift_in_words(self, report: ReconciliationReport) -> str:
         lines = reconciliation.describe_drift(report)
         if not lines:

@@ -58,6 +58,15 @@ ENTRIES = (
         every_seconds=settings.CHAIN_SYNC_INTERVAL_SECONDS,
         expire_seconds=max(1, settings.CHAIN_SYNC_INTERVAL_SECONDS - 1),
     ),
+    Entry(
+        name="escrow-chain-transactions",
+        task="escrow.track_chain_transactions",
+        description=(
+            "Arbiter transactions: send queued and due ones, follow sent ones to confirmation."
+        ),
+        every_seconds=10,
+        expire_seconds=9,
+    ),
 )
 
 

@@ -24,6 +24,10 @@ from django.core.cache import cache
 # Celery's autodiscovery imports only ``escrow.tasks``.
 from escrow.rails.events import deliver_sandbox_event  # noqa: F401
 from escrow.services import payouts, reconciliation, refunds, release, webhooks
+from escrow.tasks_arbiter import (  # noqa: F401
+    send_chain_transaction_task,
+    track_chain_transactions_task,
+)
 from escrow.tasks_chain import chain_sync_task  # noqa: F401
 from escrow.tasks_payouts import send_payout_task  # noqa: F401
 from escrow.tasks_refunds import send_card_refund_task  # noqa: F401

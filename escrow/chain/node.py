@@ -10,10 +10,12 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+import requests
 from django.conf import settings
 from eth_account import Account
 from web3 import Web3
 from web3.contract import Contract
+from web3.providers.rpc.utils import ExceptionRetryConfiguration
 
 from escrow.chain.build import load_artifact
 from escrow.models import ChainDeployment
@@ -38,8 +40,19 @@ def web3(rpc_url: str | None = None) -> Web3:
     url = rpc_url or settings.CHAIN_RPC_URL
     if not url:
         raise ChainUnavailable("The chain rail is not configured: CHAIN_RPC_URL is empty.")
+    # web3 retries a failed call 5 times by default: a hung node would hold a sync or a
+    # request for 5 timeouts. One retry rides out a blip; the callers retry later anyway.
+    retry = ExceptionRetryConfiguration(
+        errors=(ConnectionError, requests.HTTPError, requests.Timeout),
+        retries=1,
+        backoff_factor=0.1,
+    )
     return Web3(
-        Web3.HTTPProvider(url, request_kwargs={"timeout": settings.CHAIN_RPC_TIMEOUT_SECONDS})
+        Web3.HTTPProvider(
+            url,
+            request_kwargs={"timeout": settings.CHAIN_RPC_TIMEOUT_SECONDS},
+            exception_retry_configuration=retry,
+        )
     )
 
 

@@ -184,9 +184,9 @@ def test_periodic_tasks_have_time_limits_that_end_before_their_lock(task):
 
 @pytest.mark.django_db
 def test_schedule_is_created_once_and_then_left_as_it_is():
-    assert [outcome for _, outcome in ensure_periodic_tasks()] == ["created"] * 3
-    assert [outcome for _, outcome in ensure_periodic_tasks()] == ["unchanged"] * 3
-    assert PeriodicTask.objects.filter(name__startswith="escrow-").count() == 3
+    assert [outcome for _, outcome in ensure_periodic_tasks()] == ["created"] * len(ENTRIES)
+    assert [outcome for _, outcome in ensure_periodic_tasks()] == ["unchanged"] * len(ENTRIES)
+    assert PeriodicTask.objects.filter(name__startswith="escrow-").count() == len(ENTRIES) == 5
     settle = PeriodicTask.objects.get(name="escrow-settle")
     assert settle.task == "escrow.settle"
     assert settle.interval is not None
