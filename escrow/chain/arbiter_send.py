@@ -191,13 +191,18 @@ def _node_knows(w3: Web3, tx_hash: str) -> bool:
     return True
 
 
-def _estimate_gas(w3: Web3, row: ChainTransaction, *, release_nonce: bool) -> int:
-    call: Any = {
+def call_of(row: ChainTransaction) -> Any:
+    """The row's transaction as an ``eth_call`` / ``eth_estimateGas`` request."""
+    return {
         "from": Web3.to_checksum_address(row.from_address),
         "to": Web3.to_checksum_address(row.to_address),
         "data": row.data,
         "value": int(row.value),
     }
+
+
+def _estimate_gas(w3: Web3, row: ChainTransaction, *, release_nonce: bool) -> int:
+    call = call_of(row)
     try:
         estimate = int(w3.eth.estimate_gas(call))
     except ContractLogicError as error:

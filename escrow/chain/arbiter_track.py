@@ -22,7 +22,7 @@ from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Excepti
 from escrow.chain import node
 from escrow.chain.arbiter_errors import revert_in_words
 from escrow.chain.arbiter_outcome import record_failed, scrub
-from escrow.chain.arbiter_send import claimable, send_chain_transaction
+from escrow.chain.arbiter_send import call_of, claimable, send_chain_transaction
 from escrow.models import ChainTransaction
 
 log = logging.getLogger(__name__)
@@ -138,12 +138,7 @@ def _known(w3: Web3, tx_hash: str) -> bool:
 
 def _revert_reason(w3: Web3, row: ChainTransaction, block: int) -> str:
     """Replay the call to name the custom error it reverted with."""
-    call: Any = {
-        "from": Web3.to_checksum_address(row.from_address),
-        "to": Web3.to_checksum_address(row.to_address),
-        "data": row.data,
-        "value": int(row.value),
-    }
+    call = call_of(row)
     try:
         # The state at the end of its block: whatever made it revert happened by then.
         w3.eth.call(call, block_identifier=block)

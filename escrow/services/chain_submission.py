@@ -12,17 +12,15 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Max
 
 from escrow.chain import transactions as txs
 from escrow.chain.transactions import UnsignedTransaction
 from escrow.services import chain_checks as check
-from marketplace.models import Milestone, Submission, SubmissionFile, User
+from marketplace.models import Milestone, User
 from marketplace.services.contracts import lock_milestone
-from marketplace.services.milestones import check_files
+from marketplace.services.milestones import check_files, store_submission
 
 S = Milestone.Status
 
@@ -74,21 +72,7 @@ def prepare_submission(
         with transaction.atomic(durable=True):
             _, locked = lock_milestone(milestone.pk, actor=actor, role="freelancer")
             check.require_status(locked, (S.FUNDED,), "submitted")
-            last = locked.submissions.aggregate(last=Max("number"))["last"] or 0
-            submission = Submission.objects.create(
-                milestone=locked, number=last + 1, message=message, submitted_by=actor
-            )
-            for item in checked:
-                row = SubmissionFile(
-                    submission=submission,
-                    name=item.name,
-                    size=item.size,
-                    content_type=item.content_type,
-                    sha256=item.sha256,
-                )
-                row.file.save(item.name, File(item.upload, name=item.name), save=False)
-                stored.append(row.file.name)
-                row.save()
+            submission = store_submission(locked, actor, message, checked, stored)
             submission.digest = submission_digest(
                 locked.pk, submission.number, message, [item.sha256 for item in checked]
             )

@@ -289,6 +289,36 @@ def _lock_milestone_as(actor: User, milestone_id: int, role: str) -> tuple[Contr
     return contract, milestone
 
 
+def store_submission(
+    milestone: Milestone,
+    actor: User,
+    message: str,
+    checked: Sequence[CheckedFile],
+    stored: list[str],
+) -> Submission:
+    """Write the next submission of ``milestone`` (locked by the caller) with its files.
+
+    Each stored file's name is appended to ``stored`` as soon as its bytes are written, so
+    the caller can delete them if its transaction rolls back.
+    """
+    last = milestone.submissions.aggregate(last=Max("number"))["last"] or 0
+    submission = Submission.objects.create(
+        milestone=milestone, number=last + 1, message=message, submitted_by=actor
+    )
+    for item in checked:
+        row = SubmissionFile(
+            submission=submission,
+            name=item.name,
+            size=item.size,
+            content_type=item.content_type,
+            sha256=item.sha256,
+        )
+        row.file.save(item.name, File(item.upload, name=item.name), save=False)
+        stored.append(row.file.name)
+        row.save()
+    return submission
+
+
 def _require_card_rail(contract: Contract) -> None:
     """On the chain rail the contract's state moves only with the chain: the wallet
     sends the transaction and chain sync applies its event."""
@@ -321,21 +351,7 @@ def submit_milestone(
             )
             milestone.review_deadline = timezone.now() + timedelta(days=settings.ESCROW_REVIEW_DAYS)
             milestone.save(update_fields=["review_deadline", "updated_at"])
-            last = milestone.submissions.aggregate(last=Max("number"))["last"] or 0
-            submission = Submission.objects.create(
-                milestone=milestone, number=last + 1, message=message, submitted_by=actor
-            )
-            for item in checked:
-                row = SubmissionFile(
-                    submission=submission,
-                    name=item.name,
-                    size=item.size,
-                    content_type=item.content_type,
-                    sha256=item.sha256,
-                )
-                row.file.save(item.name, File(item.upload, name=item.name), save=False)
-                stored.append(row.file.name)
-                row.save()
+            submission = store_submission(milestone, actor, message, checked, stored)
             record_activity(
                 contract,
                 actor,

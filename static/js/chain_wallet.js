@@ -3,21 +3,38 @@
  * Every form with `data-chain-action` inside a `[data-chain-panel]` is sent with fetch;
  * the server answers with unsigned transactions ({"transactions": [...]}) that this
  * script sends in order with `eth_sendTransaction`, each after the one before it is
- * mined. Then it waits for `data-confirmations` blocks ("waiting for confirmations
- * (n/N)") and reloads the panel, which shows the new state once chain sync has recorded
- * it. Nothing changes in SmartPay until then. Progress and errors go to the panel's
- * `[data-chain-status]` region.
+ * mined. Then it waits for `data-confirmations` blocks on top of the last one ("waiting
+ * for confirmations (n/N)", counted as chain sync counts them: it reads up to
+ * head − N) and reloads the panel until it no longer shows `[data-chain-waiting]`, that
+ * is until chain sync has recorded the change. Nothing changes in SmartPay until then.
+ * Progress and errors go to the panel's `[data-chain-status]` region.
  *
  * The panel is swapped in by htmx, which runs this file again on each swap: it listens
- * on the document once. Loaded as a file: the CSP forbids inline scripts.
+ * on the document once. Loaded as a file: the CSP forbids inline scripts. The panel's
+ * buttons come disabled (`data-chain-button`), since a click before this script listens
+ * would post the form natively; they are enabled once it does, and in every panel htmx
+ * swaps in later.
  */
 (function () {
   "use strict";
 
-  if (window.smartpayChainWallet) return;
+  function enableButtons(root) {
+    if (!root || !root.querySelectorAll) return;
+    root.querySelectorAll("form[data-chain-action] button[data-chain-button]").forEach(function (b) {
+      b.disabled = false;
+    });
+  }
+
+  if (window.smartpayChainWallet) {
+    enableButtons(document);
+    return;
+  }
   window.smartpayChainWallet = true;
 
   var POLL_MS = 1500;
+  var PANEL_POLL_MS = 2000;
+  var PANEL_POLLS = 90; // three minutes of chain sync runs, then ask for a reload
+  var watching = 0; // the latest run: an older one stops reloading the panel
   var NO_WALLET =
     "No browser wallet found. Install MetaMask or another Ethereum wallet, then reload this page.";
 
@@ -110,10 +127,13 @@
       });
   }
 
+  // Confirmations are the blocks on top of the one that mined it: chain sync reads up to
+  // head − N, so at N/N SmartPay can record the change (counting the block itself would
+  // say N/N one block too early).
   function waitForConfirmations(ethereum, receipt, needed, say) {
     var mined = parseInt(receipt.blockNumber, 16);
     return ethereum.request({ method: "eth_blockNumber" }).then(function (head) {
-      var seen = Math.min(needed, Math.max(0, parseInt(head, 16) - mined + 1));
+      var seen = Math.min(needed, Math.max(0, parseInt(head, 16) - mined));
       say("Waiting for confirmations (" + seen + "/" + needed + ")…");
       if (seen >= needed) return seen;
       return sleep(POLL_MS).then(function () {
@@ -165,17 +185,33 @@
     });
   }
 
-  function reloadPanel(panel, message) {
+  // Reload the panel until it shows no step waiting for chain sync (beat runs it every
+  // few seconds), saying meanwhile what the wallet saw; give up after PANEL_POLLS.
+  function reloadPanel(panel, confirmed, run, polls) {
     var container = document.getElementById("money-panel");
-    var url = panel.dataset.panelUrl;
     if (!container || !window.htmx) {
       window.location.reload();
       return;
     }
-    window.htmx.ajax("GET", url, { target: container, swap: "innerHTML" }).then(function () {
-      var status = container.querySelector("[data-chain-status]");
-      if (status) status.textContent = message;
-    });
+    window.htmx
+      .ajax("GET", panel.dataset.panelUrl, { target: container, swap: "innerHTML" })
+      .then(function () {
+        if (run !== watching) return; // another action started meanwhile
+        var current = container.querySelector("[data-chain-panel]");
+        var status = container.querySelector("[data-chain-status]");
+        var waiting = current && current.querySelector("[data-chain-waiting]");
+        if (current && waiting && polls < PANEL_POLLS) {
+          if (status) status.textContent = confirmed + " Waiting for SmartPay to record it…";
+          setTimeout(function () {
+            if (run === watching) reloadPanel(current, confirmed, run, polls + 1);
+          }, PANEL_POLL_MS);
+          return;
+        }
+        if (!status) return;
+        status.textContent = waiting
+          ? confirmed + " SmartPay has not recorded it yet: reload this page in a minute."
+          : confirmed + " SmartPay has recorded it: the panel shows the new state.";
+      });
   }
 
   function run(form, panel) {
@@ -192,6 +228,7 @@
     var progress = { sent: 0 };
     var needed = Number(panel.dataset.confirmations || 0);
     var accounts = [];
+    var run = ++watching;
     button.disabled = true;
     say("Connecting to your wallet…");
     ethereum
@@ -212,22 +249,20 @@
         return waitForConfirmations(ethereum, receipt, needed, say);
       })
       .then(function () {
-        var done =
-          "Confirmed on chain (" + needed + "/" + needed + "). This panel shows the change as soon " +
-          "as SmartPay records it.";
-        say(done);
-        reloadPanel(panel, done);
-        // Chain sync runs every few seconds: look again once it has had a chance to.
-        setTimeout(function () {
-          var current = document.querySelector("[data-chain-panel]");
-          if (current) reloadPanel(current, done);
-        }, 6000);
+        var confirmed = "Confirmed on chain (" + needed + "/" + needed + ").";
+        say(confirmed + " Waiting for SmartPay to record it…");
+        reloadPanel(panel, confirmed, run, 0);
       })
       .catch(function (error) {
         say(describe(error, progress.sent));
         button.disabled = false;
       });
   }
+
+  document.addEventListener("htmx:load", function (event) {
+    enableButtons(event.detail && event.detail.elt);
+  });
+  enableButtons(document);
 
   document.addEventListener("submit", function (event) {
     var form = event.target;

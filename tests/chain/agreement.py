@@ -19,6 +19,7 @@ from typing import Any
 import requests
 
 from escrow.chain import node
+from escrow.chain.reconcile import HELD_ON_CHAIN, OURS
 from escrow.models import ChainEscrow, LedgerAccount
 from marketplace.models import Contract, Milestone, User
 from tests.chain.conftest import STATUS
@@ -27,17 +28,8 @@ from tests.factories import make_contract, make_job, make_proposal
 
 Kind = LedgerAccount.Kind
 Tamper = Callable[[list[dict[str, Any]], int, int], list[dict[str, Any]]]
-# On-chain milestone status -> our milestone status.
-MILESTONE_STATUS = {
-    "Unfunded": Milestone.Status.DRAFT,
-    "Funded": Milestone.Status.FUNDED,
-    "Submitted": Milestone.Status.SUBMITTED,
-    "Released": Milestone.Status.RELEASED,
-    "Refunded": Milestone.Status.REFUNDED,
-    "Disputed": Milestone.Status.DISPUTED,
-    "Resolved": Milestone.Status.RESOLVED,
-}
-HELD_ON_CHAIN = {"Funded", "Submitted", "Disputed"}
+# On-chain milestone status -> ours: the mapping reconciliation uses.
+MILESTONE_STATUS = OURS
 
 
 @dataclass
