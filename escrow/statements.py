@@ -28,6 +28,17 @@ USER_KINDS = (Kind.AVAILABLE, Kind.PENDING)
 KIND_WORDS: dict[str, str] = {Kind.AVAILABLE: "Available", Kind.PENDING: "Pending"}
 CREDIT, DEBIT = 1, -1
 CSV_CHUNK = 500
+# Chain-rail transfers (keys from escrow.chain.apply_common.transfer_key) by leg; their
+# memos already say what happened in words.
+CHAIN_LEG_TYPES = {
+    "fund": "funding",
+    "release": "release",
+    "fee": "fee",
+    "return": "return",
+    "refund": "refund",
+    "withdraw": "chain_withdrawal",
+    "shortfall": "chain_credit",
+}
 # Key prefixes whose second part is a milestone id.
 MILESTONE_KEYS = ("fund", "fund-balance", "release", "fee", "return", "refund")
 
@@ -359,6 +370,11 @@ def _describe(row: dict[str, Any], kind: str, context: _Context) -> tuple[str, s
         return "payout_return", f"Payout returned: payout {number} failed"
     if prefix == "reversal":
         return "payout_reversal", f"Payout reversed: payout {number} came back to your balance"
+    if prefix == "chain":  # chain:<chain>:<block hash>:<tx>:<log index>:<leg>[:again<n>]
+        leg = rest[4] if len(rest) > 4 else ""
+        return CHAIN_LEG_TYPES.get(leg, "other"), row["memo"] or "On chain"
+    if prefix == "reorg":
+        return "chain_reorg", row["memo"] or "Reversed: the chain reorganised"
     return "other", row["memo"] or "Transfer"
 
 

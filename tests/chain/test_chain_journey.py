@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from escrow import ledger
+from escrow import ledger, selectors
 from escrow.chain.sync import sync_chain
 from escrow.models import ChainEscrow, LedgerAccount
 from marketplace.models import Contract, Milestone, Submission
@@ -120,6 +120,13 @@ def _journey(rail: ChainRail, currency: str, amounts: tuple[int, int], tmp_media
     assert int(external.balance) == -(fee)  # only the treasury's fee is still inside
     assert_ledger_matches_chain(rail)
     assert not ledger.find_problems()
+
+    # The freelancer's statement tells the story in words, newest first.
+    lines = [(line.type, line.description) for line in selectors.transactions(contract.freelancer)]
+    assert lines[0] == ("chain_withdrawal", f"Withdrawn on chain to {freelancer}")
+    assert sorted(lines[1:]) == sorted(
+        ("release", f"Release of “{m.title}” on chain") for m in (first, second)
+    )
 
 
 @pytest.mark.parametrize(
