@@ -19,6 +19,7 @@ from web3 import Web3
 
 from escrow.chain import node
 from marketplace.models import User, Wallet
+from smartpay.demo_marketplace import hire
 
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 
@@ -131,5 +132,14 @@ def _rpc(w3: Web3, method: str, params: list[Any]) -> Any:
     return response.get("result")
 
 
+# An active ETH contract, so the chain panel is ready to fund from the client's wallet.
+CHAIN_CONTRACT_JOB = "Audit a milestone escrow contract"
+CHAIN_CONTRACT_FREELANCER = "omar@demo.smartpay.test"
+
+
+def make_chain_contract() -> None:
+    hire(CHAIN_CONTRACT_JOB, CHAIN_CONTRACT_FREELANCER)
+
+
 def chain_steps() -> list[tuple[str, Callable[[], object]]]:
-    return [("demo wallets", link_demo_wallets)]
+    return [("demo wallets", link_demo_wallets), ("an active chain contract", make_chain_contract)]

@@ -173,14 +173,19 @@ def make_proposals() -> None:
         )
 
 
-def make_active_contract() -> None:
+def hire(job_title: str, freelancer_email: str) -> None:
+    """The job's client offers the freelancer's proposal and the freelancer accepts."""
     from marketplace.services.contracts import accept_offer, offer_contract
 
-    proposal = Proposal.objects.get(job__title=CONTRACT_JOB, freelancer__email=CONTRACT_FREELANCER)
+    proposal = Proposal.objects.get(job__title=job_title, freelancer__email=freelancer_email)
     if Contract.objects.filter(proposal=proposal).exists():
         return
     contract = offer_contract(actor=proposal.job.client, proposal_id=proposal.pk)
     accept_offer(actor=proposal.freelancer, contract_id=contract.pk)
+
+
+def make_active_contract() -> None:
+    hire(CONTRACT_JOB, CONTRACT_FREELANCER)
 
 
 def marketplace_steps() -> list[tuple[str, Callable[[], object]]]:

@@ -26,6 +26,8 @@ from escrow.models import ChainDeployment
 from marketplace.models import User, Wallet
 from smartpay.demo import DEMO_USERS, create_demo_user
 from smartpay.demo_chain import (
+    CHAIN_CONTRACT_FREELANCER,
+    CHAIN_CONTRACT_JOB,
     DEMO_WALLETS,
     DEV_ACCOUNTS,
     DEV_MNEMONIC,
@@ -167,3 +169,26 @@ def test_chain_devnet_keeps_the_chain_across_a_restart(tmp_path: Path) -> None:
         assert w3.eth.get_block(head["number"])["hash"] == head["hash"]
     finally:
         stop(second)
+
+
+def test_the_demo_chain_contract_can_be_funded_from_the_demo_clients_wallet(
+    chain_rail: ChainRail,
+) -> None:
+    from escrow.chain.sync import sync_chain
+    from marketplace.models import Contract, Milestone
+    from tests.chain.wallet_helpers import api_for, send_all
+
+    call_command("seed_demo", stdout=StringIO(), stderr=StringIO())
+    contract = Contract.objects.get(
+        job__title=CHAIN_CONTRACT_JOB, freelancer__email=CHAIN_CONTRACT_FREELANCER
+    )
+    assert (contract.rail, contract.status, contract.currency) == ("chain", "active", "eth")
+    first = contract.milestones.order_by("position").first()
+    assert first is not None
+    wallet = DEMO_WALLETS["client@demo.smartpay.test"].address
+    response = api_for(contract.client).post(f"/api/v1/milestones/{first.pk}/fund/")
+    assert response.status_code == 200, response.json()
+    send_all(chain_rail, response.json(), wallet)
+    sync_chain()
+    first.refresh_from_db()
+    assert first.status == Milestone.Status.FUNDED
