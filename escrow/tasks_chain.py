@@ -13,6 +13,7 @@ from celery import shared_task
 
 from escrow.chain.node import ChainUnavailable
 from escrow.chain.sync import sync_chain
+from smartpay.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,11 @@ def chain_sync_task() -> dict[str, int] | None:
             report = sync_chain()
         except ChainUnavailable as error:
             log.warning("chain sync: %s", error.detail)
+            return None
+        except DomainError as error:
+            # A reorg that cannot be rolled back (the money already left by another
+            # route): sync stops at the cursor, with the error on it, until staff act.
+            log.error("chain sync stopped, staff must act: %s", error.detail)
             return None
     if not report.configured:
         log.debug("chain sync skipped: %s", report.reason)

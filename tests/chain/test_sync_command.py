@@ -159,3 +159,29 @@ def test_beat_runs_chain_sync_every_interval_and_drops_stale_ticks(settings: Any
     assert chain_sync_task.soft_time_limit is not None
     assert chain_sync_task.time_limit is not None
     assert chain_sync_task.soft_time_limit < chain_sync_task.time_limit
+
+
+def test_the_task_stops_with_words_when_a_reorg_cannot_be_rolled_back(
+    chain_rail: ChainRail, caplog: pytest.LogCaptureFixture
+):
+    from escrow import ledger
+    from escrow.models import ChainCursor, LedgerAccount
+
+    opened = open_escrow(chain_rail)
+    chain_rail.chain.fund(opened.onchain_id, 0)
+    assert chain_sync_task() is not None
+    # Staff moved the escrowed money away by hand: the funding can no longer be undone.
+    milestone = opened.milestone(0)
+    ledger.move(
+        source=ledger.escrow_account(milestone),
+        destination=ledger.user_account(
+            opened.contract.client, LedgerAccount.Kind.AVAILABLE, opened.contract.currency
+        ),
+        amount=int(milestone.amount),
+        key="test:staff-correction",
+    )
+    chain_rail.rpc("anvil_reorg", [1, []])
+    with caplog.at_level(logging.ERROR, logger="escrow.tasks_chain"):
+        assert chain_sync_task() is None
+    assert "chain sync stopped, staff must act" in caplog.text
+    assert ChainCursor.objects.get().last_error
