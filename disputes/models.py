@@ -56,6 +56,8 @@ class Dispute(models.Model):
         related_name="disputes_resolved",
     )
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # When the respondent was reminded that the response window is closing (once).
+    reminded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -91,6 +93,7 @@ class DisputeEvent(models.Model):
     class Kind(models.TextChoices):
         OPENED = "opened", "Opened"
         RESPONDED = "responded", "Responded"
+        REMINDED = "reminded", "Response reminder sent"
         EVIDENCE = "evidence", "Evidence added"
         OFFER = "offer", "Settlement offered"
         OFFER_ACCEPTED = "offer_accepted", "Settlement accepted"

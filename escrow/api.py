@@ -20,6 +20,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from disputes.api_serializers import (
+    DisputeDetailSerializer,
+    OpenDisputeBodySerializer,
+    OpenDisputeSerializer,
+)
 from escrow import api_chain, selectors
 from escrow.api_chain import (
     ApproveBodySerializer,
@@ -47,14 +52,12 @@ from escrow.services import release as release_services
 from marketplace.api_transactions import (
     WALLET_ERRORS,
     WALLET_EXAMPLE,
-    WalletOptionsSerializer,
     WalletTransactionsSerializer,
 )
 from marketplace.permissions import IsVerified, acting_user
 from marketplace.selectors.contracts import milestones_for
 from marketplace.services.contracts import visible_contracts
 from smartpay.api.idempotency import HEADER, idempotent
-from smartpay.errors import Conflict
 
 REFUSED = OpenApiExample(
     "Refused",
@@ -359,24 +362,59 @@ class RefundRequestDeclineView(MoneyView):
 
 class MilestoneDisputeView(MoneyView):
     @extend_schema(
-        request=WalletOptionsSerializer,
-        responses={200: WalletTransactionsSerializer},
+        request=OpenDisputeBodySerializer,
+        responses={201: DisputeDetailSerializer, 200: WalletTransactionsSerializer},
         summary="Dispute a funded or submitted milestone (either party)",
         description=(
-            "Chain rail: the `dispute` transaction; the money stays locked until the "
-            "arbiter splits it. Card rail: `wrong_rail` (409) for now. Errors: "
-            f"`invalid_transition` (409); {NOT_YOURS} {WALLET_ERRORS}"
+            "Card rail (201, the dispute): the milestone becomes disputed at once, which locks "
+            "its escrow; the other party has `DISPUTE_RESPONSE_DAYS` to respond. Chain rail "
+            "(200): the `dispute` transaction; the money stays locked until the arbiter splits "
+            "it. With `reason` and `description` the case is recorded too (see "
+            "`/api/v1/disputes/`). Errors: `invalid_reason`, `invalid_amount`, `text_required` "
+            "(400), `dispute_open`, `contract_not_active`, `invalid_transition` (409); "
+            f"{NOT_YOURS} {WALLET_ERRORS}"
         ),
-        examples=[OpenApiExample("Default", request_only=True, value={}), WALLET_EXAMPLE],
+        examples=[
+            OpenApiExample(
+                "Card rail",
+                request_only=True,
+                value={
+                    "reason": "quality",
+                    "description": "Two chapters are missing.",
+                    "amount": 40000,
+                },
+            ),
+            OpenApiExample("Chain rail, transaction only", request_only=True, value={}),
+            WALLET_EXAMPLE,
+        ],
     )
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
+        # Imported here: disputes builds on escrow (DESIGN.md), not the other way round.
+        from disputes import selectors as dispute_selectors
+        from disputes.services import open_dispute
+
         visible_milestone(request, pk)
-        if not api_chain.on_chain(pk):
-            raise Conflict(
-                "Disputes on card-paid milestones are not opened here yet.", code="wrong_rail"
-            )
-        return api_chain.dispute(request, pk)
+        on_chain = api_chain.on_chain(pk)
+        if on_chain and "reason" not in request.data:
+            return api_chain.dispute(request, pk)
+        body = OpenDisputeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        # On the chain rail the wallet's transaction comes first: its checks refuse
+        # before anything is recorded.
+        wallet = api_chain.dispute(request, pk) if on_chain else None
+        dispute = open_dispute(
+            actor=acting_user(request),
+            milestone_id=pk,
+            reason=body.validated_data["reason"],
+            description=body.validated_data["description"],
+            amount=body.validated_data.get("amount"),
+        )
+        if wallet is not None:
+            return wallet
+        dispute = dispute_selectors.dispute_detail_for(acting_user(request)).get(pk=dispute.pk)
+        data = DisputeDetailSerializer(dispute, context={"request": request}).data
+        return Response(data, status=status.HTTP_201_CREATED)
 
 
 class WalletWithdrawView(MoneyView):

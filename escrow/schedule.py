@@ -67,6 +67,16 @@ ENTRIES = (
         every_seconds=10,
         expire_seconds=9,
     ),
+    Entry(
+        name="disputes-settle",
+        task="disputes.settle",
+        description=(
+            "Dispute deadlines: response reminders, silence resolves lapsed disputes as their "
+            "opener asked, chain-rail resolutions closed once chain sync applied them."
+        ),
+        every_seconds=60,
+        expire_seconds=55,
+    ),
 )
 
 

@@ -22,6 +22,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("ping/", PingView.as_view(), name="ping"),
     path("", include("marketplace.api_urls")),
     path("", include("escrow.api_urls")),
+    path("", include("disputes.api_urls")),
 ]
 
 urlpatterns = [

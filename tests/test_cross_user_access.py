@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from marketplace.models import Contract, Job, PortfolioItem, User, Wallet
 from marketplace.services import milestones as milestone_services
+from tests.disputes.private_routes import DISPUTES_PRIVATE
 from tests.escrow.private_routes import MONEY_PRIVATE, SANDBOX_PRIVATE, sandbox_funding
 from tests.factories import (
     fund_for_test,
@@ -173,6 +174,7 @@ PRIVATE: dict[str, ObjectMaker] = {
     "escrow_funding_pay": lambda owner: {"pk": sandbox_funding(owner).pk},
     **SANDBOX_PRIVATE,
     **MONEY_PRIVATE,
+    **DISPUTES_PRIVATE,
 }
 # Routes under library prefixes that are ours all the same.
 OURS_UNDER_LIBRARY_PREFIX = {"wallet_make_primary", "wallet_unlink"}

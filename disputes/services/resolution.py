@@ -63,17 +63,20 @@ def execute_split(
     milestone: Milestone,
     dispute: Dispute,
     *,
-    actor: User,
+    actor: User | None,
     bps: int,
     rationale: str,
     by_arbiter: bool,
 ) -> None:
     """Close ``dispute`` with ``bps`` to the freelancer; the caller holds the contract,
-    milestone and dispute locks (``lock_dispute``)."""
+    milestone and dispute locks (``lock_dispute``). ``actor`` is None when nobody decided
+    (silence past the response deadline, card rail only)."""
     dispute.freelancer_share_bps = bps
     dispute.rationale = rationale
     dispute.resolved_by = actor
     if contract.rail == Rail.CHAIN:
+        if actor is None:  # only an arbiter's key moves chain money
+            raise NotArbiter("An arbiter must decide a chain-rail dispute.")
         resolve_on_chain(actor=actor, milestone_id=milestone.pk, freelancer_bps=bps, note=rationale)
         dispute.status = Dispute.Status.RESOLVING
         record(dispute, actor, "resolution_sent", f"{share_text(bps)}. {rationale}")
@@ -94,7 +97,7 @@ def execute_split(
 
 
 def _split_on_card(
-    contract: Contract, milestone: Milestone, *, actor: User, bps: int, rationale: str
+    contract: Contract, milestone: Milestone, *, actor: User | None, bps: int, rationale: str
 ) -> str:
     if milestone.status != Milestone.Status.DISPUTED:
         raise InvalidTransition(

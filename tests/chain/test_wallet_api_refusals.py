@@ -32,7 +32,11 @@ def url(milestone: Milestone, action: str) -> str:
 def test_wrong_rail_contract_not_active_and_wrong_party(chain_rail):
     card = make_contract(make_proposal(make_job(verified_user(is_client=True))))
     card_milestone = milestones(card)[0]
-    assert error(api_for(card.client).post(url(card_milestone, "dispute"))) == (409, "wrong_rail")
+    dispute = {"reason": "quality", "description": "Not started."}
+    assert error(api_for(card.client).post(url(card_milestone, "dispute"), dispute)) == (
+        409,
+        "invalid_transition",
+    )
     contract = chain_rail.contract("eth")
     first = milestones(contract)[0]
     assert error(api_for(contract.freelancer).post(url(first, "fund"))) == (

@@ -1,0 +1,59 @@
+"""Dispute routes whose objects are private, for tests/test_cross_user_access.py.
+
+Each maker builds a dispute on a contract ``owner`` is the client of and returns the
+route's kwargs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from disputes.models import Dispute
+from disputes.services import add_evidence, open_dispute, propose_settlement
+from marketplace.models import User
+from tests.factories import fund_for_test, make_contract, make_job, make_proposal
+
+
+def owned_dispute(owner: User) -> Dispute:
+    contract = make_contract(make_proposal(make_job(owner)))
+    milestone = fund_for_test(contract.milestones.order_by("position").first())  # type: ignore[arg-type]
+    return open_dispute(
+        actor=owner, milestone_id=milestone.pk, reason="quality", description="Not as agreed."
+    )
+
+
+def _dispute_pk(owner: User) -> dict[str, object]:
+    return {"pk": owned_dispute(owner).pk}
+
+
+def _evidence_file(owner: User) -> dict[str, object]:
+    dispute = owned_dispute(owner)
+    rows = add_evidence(
+        actor=owner, dispute_id=dispute.pk, files=[SimpleUploadedFile("brief.txt", b"brief")]
+    )
+    return {"pk": dispute.pk, "evidence_id": rows[0].pk}
+
+
+def _offer_pk(owner: User) -> dict[str, object]:
+    dispute = owned_dispute(owner)
+    offer = propose_settlement(actor=owner, dispute_id=dispute.pk, freelancer_share_bps=5_000)
+    return {"pk": offer.pk}
+
+
+DISPUTES_PRIVATE: dict[str, Callable[[User], dict[str, object]]] = {
+    **dict.fromkeys(
+        [
+            "dispute-detail",
+            "dispute-respond",
+            "dispute-evidence",
+            "dispute-offers",
+            "dispute-escalate",
+            "dispute-resolve",
+        ],
+        _dispute_pk,
+    ),
+    "dispute-evidence-file": _evidence_file,
+    "dispute-offer-accept": _offer_pk,
+}
