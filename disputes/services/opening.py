@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
@@ -27,7 +26,7 @@ from marketplace import lifecycle
 from marketplace.models import Contract, Milestone, User
 from marketplace.money import Rail, format_amount
 from marketplace.services.contracts import lock_milestone, record_activity
-from marketplace.services.milestones import check_files
+from marketplace.services.milestones import check_files, store_checked_file
 from smartpay.errors import Conflict, DomainError, InvalidTransition, NotAllowed
 
 DISPUTABLE = (Milestone.Status.FUNDED, Milestone.Status.SUBMITTED)
@@ -157,17 +156,8 @@ def add_evidence(
             if text:
                 rows.append(Evidence.objects.create(dispute=dispute, submitted_by=actor, text=text))
             for item in checked:
-                row = Evidence(
-                    dispute=dispute,
-                    submitted_by=actor,
-                    name=item.name,
-                    size=item.size,
-                    content_type=item.content_type,
-                    sha256=item.sha256,
-                )
-                row.file.save(item.name, File(item.upload, name=item.name), save=False)
-                stored.append(row.file.name)
-                row.save()
+                row = Evidence(dispute=dispute, submitted_by=actor)
+                store_checked_file(row, item, stored)
                 rows.append(row)
             names = ", ".join(f"{item.name} (SHA-256 {item.sha256})" for item in checked)
             record(dispute, actor, "evidence", "\n".join(filter(None, [text, names])))

@@ -306,17 +306,20 @@ def store_submission(
         milestone=milestone, number=last + 1, message=message, submitted_by=actor
     )
     for item in checked:
-        row = SubmissionFile(
-            submission=submission,
-            name=item.name,
-            size=item.size,
-            content_type=item.content_type,
-            sha256=item.sha256,
-        )
-        row.file.save(item.name, File(item.upload, name=item.name), save=False)
-        stored.append(row.file.name)
-        row.save()
+        store_checked_file(SubmissionFile(submission=submission), item, stored)
     return submission
+
+
+def store_checked_file(row: Any, item: CheckedFile, stored: list[str]) -> None:
+    """Write a checked upload's bytes to storage and save ``row`` (a model with ``file``,
+    ``name``, ``size``, ``content_type`` and ``sha256``) describing them. The stored name
+    is appended to ``stored`` before the row is saved, so the caller can delete the bytes
+    if its transaction rolls back."""
+    row.name, row.size = item.name, item.size
+    row.content_type, row.sha256 = item.content_type, item.sha256
+    row.file.save(item.name, File(item.upload, name=item.name), save=False)
+    stored.append(row.file.name)
+    row.save()
 
 
 def _require_card_rail(contract: Contract) -> None:
