@@ -1,7 +1,9 @@
 """Disputes API: list and read cases, respond, add evidence, offer and accept a split,
-escalate, and an arbiter's decision. Thin views over ``disputes.services``.
+escalate, withdraw, an arbiter's decision, a second arbiter's confirmation, an appeal,
+and staff's assignment. Thin views over ``disputes.services``.
 
-The parties of the milestone's contract see a case; arbiters (and staff) see all.
+The parties of the milestone's contract see a case; arbiters see their queue (cases
+assigned to them, or waiting and without a conflict); staff see all.
 Anyone else gets a 404 before the body is read. Decisions and accepted settlements
 move money: those POSTs honour ``Idempotency-Key`` like escrow's.
 """
@@ -35,7 +37,6 @@ from disputes.api_serializers import (
     EvidenceSerializer,
     EvidenceWriteSerializer,
     OfferWriteSerializer,
-    ResolveSerializer,
     RespondSerializer,
     SettlementOfferSerializer,
 )
@@ -46,6 +47,12 @@ from smartpay.api.idempotency import idempotent
 
 NOT_YOURS = "404 unless you are a party to the contract (or an arbiter)."
 CLOSED = "`dispute_closed` (409, decided, settled or withdrawn)"
+ARBITER_ERRORS = (
+    "`party_cannot_resolve` (403, a party to the contract), `not_arbiter` (403, staff "
+    "without the arbiter permission), `not_assigned` (403, another arbiter has the case), "
+    "`arbiter_conflict` (409, you worked with a party on another contract, or took part in "
+    "the decision under appeal)"
+)
 REFUSED = OpenApiExample(
     "Closed",
     value={"code": "dispute_closed", "detail": "This dispute is resolved by an arbiter."},
@@ -265,46 +272,5 @@ class DisputeEscalateView(MoneyView):
         body.is_valid(raise_exception=True)
         dispute_services.escalate_dispute(
             actor=acting_user(request), dispute_id=pk, note=body.validated_data.get("note", "")
-        )
-        return dispute_response(request, pk)
-
-
-class DisputeResolveView(MoneyView):
-    @extend_schema(
-        request=ResolveSerializer,
-        responses=DisputeDetailSerializer,
-        summary="Decide a dispute (arbiter)",
-        description=(
-            "Card rail: the freelancer gets their share of the escrow (minus the platform fee) "
-            "and the rest returns to the client's balance at once. Chain rail: the `resolve` "
-            "transaction is queued and the dispute is `resolving` until chain sync reads it. "
-            "Errors: `party_cannot_resolve` (403, a party to the contract), `not_arbiter` "
-            "(403, staff without the arbiter permission), `invalid_share`, "
-            f"`rationale_required` (400), `escrow_frozen` (409), {CLOSED}; 404 for anyone else."
-        ),
-        examples=[
-            OpenApiExample(
-                "70 % to the freelancer",
-                request_only=True,
-                value={"freelancer_share_bps": 7000, "rationale": "Most of the work was done."},
-            ),
-            OpenApiExample(
-                "A party",
-                response_only=True,
-                status_codes=["403"],
-                value={"code": "party_cannot_resolve", "detail": "A party to the contract ..."},
-            ),
-        ],
-    )
-    @idempotent
-    def post(self, request: Request, pk: int) -> Response:
-        visible_dispute(request, pk)
-        body = ResolveSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        dispute_services.resolve_dispute(
-            actor=acting_user(request),
-            dispute_id=pk,
-            freelancer_share_bps=body.validated_data["freelancer_share_bps"],
-            rationale=body.validated_data["rationale"],
         )
         return dispute_response(request, pk)

@@ -69,6 +69,17 @@ class SettlementOfferSerializer(serializers.ModelSerializer[SettlementOffer]):
         read_only_fields = fields
 
 
+@extend_schema_field(serializers.CharField(allow_null=True))
+class UserNameField(serializers.Field):
+    """A user's display name (arbiters are shown by name, never by e-mail)."""
+
+    def __init__(self, source: str, **kwargs: Any) -> None:
+        super().__init__(source=source, read_only=True, allow_null=True, **kwargs)
+
+    def to_representation(self, user: Any) -> str | None:
+        return user.display_name if user is not None else None
+
+
 class DisputeSerializer(serializers.ModelSerializer[Dispute]):
     contract = serializers.IntegerField(source="milestone.contract_id", read_only=True)
     amount_in_dispute = MinorUnitsField()
@@ -78,6 +89,9 @@ class DisputeSerializer(serializers.ModelSerializer[Dispute]):
     )
     status_label = ChoiceLabelField("status")
     reason_label = ChoiceLabelField("reason")
+    arbiter_name = UserNameField("arbiter")
+    decided_by_name = UserNameField("decided_by")
+    second_arbiter_name = UserNameField("second_arbiter")
 
     class Meta:
         model = Dispute
@@ -96,6 +110,20 @@ class DisputeSerializer(serializers.ModelSerializer[Dispute]):
             "response_due_at",
             "freelancer_share_bps",
             "rationale",
+            "arbiter",
+            "arbiter_name",
+            "assigned_at",
+            "decision_due_at",
+            "decided_by",
+            "decided_by_name",
+            "decided_at",
+            "second_arbiter",
+            "second_arbiter_name",
+            "appeal_due_at",
+            "is_appeal",
+            "appealed_by",
+            "appealed_at",
+            "appeal_reason",
             "resolved_by",
             "resolved_at",
             "created_at",
@@ -161,3 +189,25 @@ class EscalateSerializer(serializers.Serializer[Any]):
 
 class ResolveSerializer(OfferWriteSerializer):
     rationale = serializers.CharField(max_length=MAX_TEXT_CHARS)
+
+
+class ConfirmSerializer(serializers.Serializer[Any]):
+    agree = serializers.BooleanField(help_text="true confirms the decision; false sends it back.")
+    note = serializers.CharField(
+        max_length=MAX_TEXT_CHARS,
+        required=False,
+        allow_blank=True,
+        help_text="Why you disagree (required when agree is false).",
+    )
+
+
+class AppealSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(max_length=MAX_TEXT_CHARS)
+
+
+class AssignSerializer(serializers.Serializer[Any]):
+    arbiter = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="The arbiter's user id; left out or null: the least loaded arbiter.",
+    )

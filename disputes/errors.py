@@ -33,3 +33,46 @@ class PartyCannotResolve(NotAllowed):
 class RationaleRequired(DomainError):
     code = "rationale_required"
     default_detail = "Explain the decision: both parties read the rationale."
+
+
+class ArbiterConflict(Conflict):
+    code = "arbiter_conflict"
+    default_detail = (
+        "This arbiter may not take the case: they are a party, or have worked with "
+        "either party on another contract."
+    )
+
+
+class NoArbiterAvailable(Conflict):
+    code = "no_arbiter_available"
+    default_detail = "No arbiter without a conflict is available for this case."
+
+
+class NotAssigned(NotAllowed):
+    code = "not_assigned"
+    default_detail = "Another arbiter has this case."
+
+
+class OwnDecision(NotAllowed):
+    code = "own_decision"
+    default_detail = "A second arbiter confirms a decision, not the arbiter who made it."
+
+
+class NotStaff(NotAllowed):
+    code = "staff_only"
+    default_detail = "Only staff who manage disputes may assign arbiters."
+
+
+class NotOpener(NotAllowed):
+    code = "not_opener"
+    default_detail = "Only the party who opened the dispute may withdraw it."
+
+
+class AppealUsed(Conflict):
+    code = "appeal_used"
+    default_detail = "This dispute was appealed already; a case has one appeal."
+
+
+class AppealLate(Conflict):
+    code = "appeal_too_late"
+    default_detail = "The appeal window has closed."

@@ -32,6 +32,8 @@ class Dispute(models.Model):
         OPEN = "open", "Open — waiting for a response"
         RESPONDED = "responded", "Responded"
         ESCALATED = "escalated", "With an arbiter"
+        CONFIRMING = "confirming", "Decided — waiting for a second arbiter"
+        DECIDED = "decided", "Decided — open to appeal"
         RESOLVING = "resolving", "Decided — waiting for the escrow contract"
         RESOLVED = "resolved", "Resolved by an arbiter"
         SETTLED = "settled", "Settled by agreement"
@@ -58,9 +60,58 @@ class Dispute(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     # When the respondent was reminded that the response window is closing (once).
     reminded_at = models.DateTimeField(null=True, blank=True)
+    # Arbitration: who has the case and until when.
+    arbiter = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="disputes_assigned",
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    decision_due_at = models.DateTimeField(null=True, blank=True)
+    # The arbiter whose decision stands or awaits confirmation, and when they decided.
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="disputes_decided",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # The second arbiter who confirmed a decision above DISPUTE_SECOND_ARBITER_ABOVE.
+    second_arbiter = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="disputes_confirmed",
+    )
+    # A first-round decision executes at appeal_due_at unless a party appeals (once).
+    appeal_due_at = models.DateTimeField(null=True, blank=True)
+    appealed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="disputes_appealed",
+    )
+    appealed_at = models.DateTimeField(null=True, blank=True)
+    appeal_reason = models.TextField(blank=True)
+    is_appeal = models.BooleanField(default=False, help_text="The case is in its appeal round.")
+    # The milestone's status before the dispute, restored when the opener withdraws.
+    milestone_status_before = models.CharField(max_length=20, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Parties and arbiters still work on the case: evidence, offers, a decision.
+    ACTIVE = (Status.OPEN, Status.RESPONDED, Status.ESCALATED)
+    # Decided, not yet executed: waiting for a second arbiter or the appeal window.
+    PENDING_DECISION = (Status.CONFIRMING, Status.DECIDED)
+    # Not over yet: the milestone may carry no other dispute.
+    UNFINISHED = (*ACTIVE, *PENDING_DECISION, Status.RESOLVING)
+    # An arbiter's workload: cases waiting on them.
+    ARBITRATING = (Status.ESCALATED, Status.CONFIRMING)
     # No more evidence, offers or decisions once a case is here.
     CLOSED = (Status.RESOLVING, Status.RESOLVED, Status.SETTLED, Status.WITHDRAWN)
     # The milestone's money has its final owner (or the case was dropped).
@@ -81,6 +132,22 @@ class Dispute(models.Model):
             models.CheckConstraint(
                 condition=models.Q(amount_in_dispute__gt=0), name="dispute_amount_positive"
             ),
+            models.CheckConstraint(
+                condition=~models.Q(status__in=["confirming", "decided"])
+                | (
+                    models.Q(decided_by__isnull=False)
+                    & models.Q(freelancer_share_bps__isnull=False)
+                ),
+                name="dispute_decision_has_arbiter_and_share",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="decided") | models.Q(appeal_due_at__isnull=False),
+                name="dispute_decided_has_appeal_deadline",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "appeal_due_at"], name="dispute_status_appeal_due"),
+            models.Index(fields=["arbiter", "status"], name="dispute_arbiter_status"),
         ]
 
     def __str__(self) -> str:
@@ -101,6 +168,12 @@ class DisputeEvent(models.Model):
         RESOLUTION_SENT = "resolution_sent", "Decision sent to the escrow contract"
         RESOLVED = "resolved", "Resolved"
         SETTLED = "settled", "Settled"
+        ASSIGNED = "assigned", "Arbiter assigned"
+        DECIDED = "decided", "Arbiter decided"
+        CONFIRMED = "confirmed", "Decision confirmed by a second arbiter"
+        CONFIRMATION_REFUSED = "confirmation_refused", "Second arbiter disagreed"
+        APPEALED = "appealed", "Decision appealed"
+        WITHDRAWN = "withdrawn", "Withdrawn"
 
     dispute = models.ForeignKey(Dispute, on_delete=models.PROTECT, related_name="events")
     actor = models.ForeignKey(

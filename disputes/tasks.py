@@ -1,4 +1,5 @@
-"""Disputes' periodic task (thin, STYLE.md): reminders, silence, chain resolutions."""
+"""Disputes' periodic task (thin, STYLE.md): reminders, silence, decisions whose appeal
+window lapsed, chain resolutions."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 
 from celery import shared_task
 
-from disputes.services import close_chain_resolutions
+from disputes.services import close_chain_resolutions, execute_due_decisions
 from disputes.services.deadlines import remind_due_responses, settle_lapsed_disputes
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ def settle() -> dict[str, int] | None:
         counts = {
             "reminders": remind_due_responses(),
             "resolved by silence": settle_lapsed_disputes(),
+            "decisions executed": execute_due_decisions(),
             "chain resolutions closed": close_chain_resolutions(),
         }
         if any(counts.values()):

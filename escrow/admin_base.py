@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from django.http import HttpRequest
 
 from escrow.rails import RailError
+from marketplace.models import User
 from marketplace.money import format_amount
 from smartpay.errors import DomainError
 
@@ -66,6 +67,13 @@ def run_service(request: HttpRequest, what: str, call: Callable[[], T]) -> T | N
         log.exception("admin action failed: %s", what)
         messages.error(request, f"{what} failed unexpectedly ({type(error).__name__}); see logs.")
     return None
+
+
+def staff_member(request: HttpRequest) -> User:
+    """Who pressed the button: the admin site admits only logged-in staff."""
+    user = request.user
+    assert isinstance(user, User)
+    return user
 
 
 def too_many(request: HttpRequest, count: int) -> bool:

@@ -8,7 +8,14 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from escrow.admin_base import ReadOnlyAdmin, ReadOnlyInline, money, run_service, too_many
+from escrow.admin_base import (
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    money,
+    run_service,
+    staff_member,
+    too_many,
+)
 from escrow.models import EscrowHold, Funding, FundingItem, Refund, RefundRequest
 from escrow.services import holds, refunds
 from marketplace.models import User
@@ -102,7 +109,7 @@ class RefundAdmin(ReadOnlyAdmin):
             refund = run_service(
                 request,
                 f"Refund {refund_id}",
-                partial(refunds.send_card_refund, refund_id=refund_id),
+                partial(refunds.send_card_refund, refund_id=refund_id, actor=staff_member(request)),
             )
             if refund is not None:
                 note = f" ({refund.failure_message})" if refund.failure_message else ""

@@ -19,7 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from escrow.admin_base import ReadOnlyAdmin, money, run_service, too_many
+from escrow.admin_base import ReadOnlyAdmin, money, run_service, staff_member, too_many
 from escrow.chain import arbiter
 from escrow.models import ChainCheckpoint, ChainCursor, ChainEscrow, ChainLog, ChainTransaction
 from marketplace.models import Milestone
@@ -115,7 +115,7 @@ class ChainEscrowAdmin(ReadOnlyAdmin):
                     "Resolve on chain",
                     partial(
                         arbiter.resolve_on_chain,
-                        actor=request.user,  # type: ignore[arg-type]
+                        actor=staff_member(request),
                         milestone_id=milestone.pk,
                         freelancer_bps=bps,
                         note=form.cleaned_data["note"],
@@ -168,10 +168,20 @@ class ResolveForm(forms.Form):
         return int(self.cleaned_data["share_percent"] * 100)
 
 
+# Dispute cases' statuses before their money has moved (the disputes app's
+# Dispute.UNFINISHED; escrow reads that app's table but never imports it).
+CASE_UNFINISHED = ("open", "responded", "escalated", "confirming", "decided", "resolving")
+
+
 def _disputed(escrow: ChainEscrow) -> QuerySet[Milestone]:
-    return Milestone.objects.filter(
-        pk__in=escrow.milestone_ids, status=Milestone.Status.DISPUTED
-    ).order_by("position")
+    """Disputed milestones with no SmartPay case: a party disputed straight on the
+    contract. A milestone with a case is decided on the case page, where assignment,
+    the second arbiter and the appeal apply."""
+    return (
+        Milestone.objects.filter(pk__in=escrow.milestone_ids, status=Milestone.Status.DISPUTED)
+        .exclude(disputes__status__in=CASE_UNFINISHED)
+        .order_by("position")
+    )
 
 
 def _preview(escrow: ChainEscrow, milestone: Milestone, bps: int) -> dict[str, str]:
@@ -340,7 +350,7 @@ class ChainTransactionAdmin(ReadOnlyAdmin):
             row = run_service(
                 request,
                 f"Chain transaction {tx_id}",
-                partial(arbiter.retry_chain_transaction, tx_id),
+                partial(arbiter.retry_chain_transaction, tx_id, actor=staff_member(request)),
             )
             if row is not None:
                 messages.info(request, f"Chain transaction {tx_id}: {describe(row)}")

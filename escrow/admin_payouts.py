@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from escrow.admin_base import ReadOnlyAdmin, money, run_service, too_many
+from escrow.admin_base import ReadOnlyAdmin, money, run_service, staff_member, too_many
 from escrow.models import Payout, PayoutAccount, Release
 from escrow.services import payouts
 
@@ -138,7 +138,12 @@ class PayoutAdmin(ReadOnlyAdmin):
             payout = run_service(
                 request,
                 f"Payout {payout_id}",
-                partial(payouts.send_payout, payout_id=payout_id, now_not_later=True),
+                partial(
+                    payouts.send_payout,
+                    payout_id=payout_id,
+                    now_not_later=True,
+                    actor=staff_member(request),
+                ),
             )
             if payout is not None:
                 messages.info(request, f"Payout {payout_id}: {describe(payout)}")

@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
-from escrow.admin_base import ReadOnlyAdmin, run_service, too_many
+from escrow.admin_base import ReadOnlyAdmin, run_service, staff_member, too_many
 from escrow.models import ReconciliationReport, WebhookEvent
 from escrow.services import reconciliation, webhooks
 
@@ -122,7 +122,11 @@ class ReconciliationReportAdmin(ReadOnlyAdmin):
         self._run(request)
 
     def _run(self, request: HttpRequest) -> None:
-        report = run_service(request, "Reconciliation", reconciliation.reconcile)
+        report = run_service(
+            request,
+            "Reconciliation",
+            partial(reconciliation.reconcile, actor=staff_member(request)),
+        )
         if report is None:
             return
         if report.ok:

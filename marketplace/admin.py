@@ -2,10 +2,11 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from marketplace.models import User, Wallet
+from smartpay.admin_audit import AuditedModelAdmin
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(AuditedModelAdmin, DjangoUserAdmin):
     ordering = ("email",)
     list_display = ("email", "first_name", "last_name", "is_client", "is_freelancer", "is_staff")
     list_filter = ("is_client", "is_freelancer", "is_staff", "is_superuser", "is_active", "groups")
@@ -27,11 +28,11 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(Wallet)
-class WalletAdmin(admin.ModelAdmin):
+class WalletAdmin(AuditedModelAdmin):
     list_display = ("address", "user", "is_primary", "created_at")
     list_filter = ("is_primary",)
     search_fields = ("address", "user__email")
-    readonly_fields = ("address", "user", "created_at")
+    readonly_fields = ("address", "user", "is_primary", "created_at")
     list_select_related = ("user",)
 
 

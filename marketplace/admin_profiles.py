@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from marketplace.models import Category, PortfolioItem, Profile, Review, Skill
+from smartpay.admin_audit import AuditedModelAdmin
 
 
 class SkillInline(admin.TabularInline):
@@ -19,7 +20,7 @@ class SkillInline(admin.TabularInline):
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(AuditedModelAdmin):
     list_display = ("name", "slug")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
@@ -27,7 +28,7 @@ class CategoryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Skill)
-class SkillAdmin(admin.ModelAdmin):
+class SkillAdmin(AuditedModelAdmin):
     list_display = ("name", "slug", "category")
     list_filter = ("category",)
     search_fields = ("name", "slug")
@@ -43,7 +44,7 @@ class PortfolioItemInline(admin.StackedInline):
 
 
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin):
+class ProfileAdmin(AuditedModelAdmin):
     list_display = (
         "user",
         "headline",
@@ -72,7 +73,7 @@ class ProfileAdmin(admin.ModelAdmin):
 
 
 @admin.register(Review)
-class ReviewAdmin(admin.ModelAdmin):
+class ReviewAdmin(AuditedModelAdmin):
     list_display = ("contract", "author", "subject", "rating", "created_at", "published_at")
     list_filter = ("rating", ("published_at", admin.EmptyFieldListFilter))
     search_fields = ("author__email", "subject__email", "contract__title", "text")

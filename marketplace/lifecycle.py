@@ -26,6 +26,8 @@ ALLOWED: frozenset[tuple[str, str]] = frozenset(
         (S.FUNDED, S.DISPUTED),  # either party (disputes)
         (S.SUBMITTED, S.DISPUTED),
         (S.DISPUTED, S.RESOLVED),  # arbiter's split (disputes)
+        (S.DISPUTED, S.FUNDED),  # the opener withdraws the dispute (disputes)
+        (S.DISPUTED, S.SUBMITTED),
     }
 )
 FINAL = frozenset({S.RELEASED, S.REFUNDED, S.RESOLVED})

@@ -31,6 +31,8 @@ from web3 import HTTPProvider
 from web3.exceptions import Web3Exception
 
 from marketplace.models import SiweNonce, User, Wallet
+from marketplace.services import audited
+from smartpay import audit
 from smartpay.errors import Conflict, DomainError, NotAllowed, NotFoundError
 
 with warnings.catch_warnings():
@@ -255,7 +257,15 @@ def make_primary_wallet(*, actor: User, wallet_id: int) -> Wallet:
         # Clear the old primary first: the partial unique index allows only one.
         Wallet.objects.filter(user=actor, is_primary=True).update(is_primary=False)
         Wallet.objects.filter(pk=wallet.pk).update(is_primary=True)
+        before = audit.snapshot(wallet, audited.WALLET)
         wallet.is_primary = True
+        audit.record(
+            actor,
+            "wallet.made_primary",
+            wallet,
+            before=before,
+            after=audit.snapshot(wallet, audited.WALLET),
+        )
     logger.info("wallet %s is now primary for user %s", wallet.address, actor.pk)
     return wallet
 
@@ -274,6 +284,9 @@ def unlink_wallet(request: HttpRequest, *, wallet_id: int) -> Wallet:
     with transaction.atomic():
         User.objects.select_for_update().get(pk=actor.pk)
         wallet = get_own_wallet(actor, wallet_id)
+        audit.record(
+            actor, "wallet.unlinked", wallet, before=audit.snapshot(wallet, audited.WALLET)
+        )
         wallet.delete()
         if wallet.is_primary:
             successor = list_wallets(actor).first()
@@ -354,9 +367,13 @@ def _link_address(actor: User, address: str) -> tuple[Wallet, bool]:
             is_primary = not Wallet.objects.filter(user=actor).exists()
             try:
                 with transaction.atomic():  # savepoint: another user may link it right now
-                    return Wallet.objects.create(
+                    wallet = Wallet.objects.create(
                         user=actor, address=address, is_primary=is_primary
-                    ), True
+                    )
+                audit.record(
+                    actor, "wallet.linked", wallet, after=audit.snapshot(wallet, audited.WALLET)
+                )
+                return wallet, True
             except IntegrityError:
                 existing = Wallet.objects.get(address=address)
     if existing.user_id != actor.pk:

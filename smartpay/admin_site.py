@@ -3,14 +3,18 @@ only with two-factor authentication turned on."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from allauth.account.authentication import get_authentication_records
 from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import urlencode
+
+if TYPE_CHECKING:
+    from marketplace.models import User
 
 
 class SmartPayAdminSite(admin.AdminSite):
@@ -26,6 +30,14 @@ class SmartPayAdminSite(admin.AdminSite):
             return False
         records = get_authentication_records(request, user)
         return any(record.get("method") == "mfa" for record in records)
+
+    def index(self, request: HttpRequest, extra_context: Any = None) -> TemplateResponse:
+        """The ops console: the figures this user may see above the list of models."""
+        from smartpay.dashboard import dashboard_for  # the apps' models load after the site
+
+        user = cast("User", request.user)  # the admin lets in only staff who signed in
+        context = {**(extra_context or {}), "dashboard": dashboard_for(user)}
+        return super().index(request, context)
 
     def login(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         """Django's admin login would skip the second factor: send everyone to allauth."""

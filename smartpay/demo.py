@@ -18,6 +18,7 @@ from django.db import transaction
 
 from marketplace.models import ARBITERS_GROUP, User
 from smartpay.demo_chain import chain_steps
+from smartpay.demo_disputes import dispute_steps
 from smartpay.demo_marketplace import marketplace_steps
 from smartpay.demo_money import money_steps
 
@@ -38,6 +39,8 @@ DEMO_USERS = [
     DemoUser("freelancer@demo.smartpay.test", "Felix", "Freelancer", is_freelancer=True),
     DemoUser("both@demo.smartpay.test", "Bo", "Both", is_client=True, is_freelancer=True),
     DemoUser("arbiter@demo.smartpay.test", "Ada", "Arbiter", is_staff=True, arbiter=True),
+    # A second arbiter: decisions above DISPUTE_SECOND_ARBITER_ABOVE need two.
+    DemoUser("arbiter2@demo.smartpay.test", "Bruno", "Arbiter", is_staff=True, arbiter=True),
     DemoUser("ines@demo.smartpay.test", "Inès", "Designer", is_freelancer=True),
     DemoUser("omar@demo.smartpay.test", "Omar", "Solidity", is_freelancer=True),
 ]
@@ -85,7 +88,7 @@ def demo_totp_url(email: str) -> str | None:
 def demo_steps() -> list[tuple[str, Callable[[], object]]]:
     """Named steps, run in order; each is safe to run twice."""
     users = [(f"user {spec.email}", partial(create_demo_user, spec)) for spec in DEMO_USERS]
-    return users + marketplace_steps() + money_steps() + chain_steps()
+    return users + marketplace_steps() + money_steps() + dispute_steps() + chain_steps()
 
 
 def database_is_empty() -> bool:

@@ -13,17 +13,16 @@ from marketplace.services.milestones import submit_milestone
 from smartpay.demo_marketplace import CONTRACT_FREELANCER, CONTRACT_JOB
 
 
-def fund_and_deliver_first_milestone() -> None:
-    contract = Contract.objects.filter(
+def demo_contract() -> Contract | None:
+    return Contract.objects.filter(
         job__title=CONTRACT_JOB, freelancer__email=CONTRACT_FREELANCER
     ).first()
-    if contract is None:
-        return
-    milestone = contract.milestones.order_by("position").first()
-    if milestone is None or milestone.status != Milestone.Status.DRAFT:
-        return
+
+
+def fund_by_card(contract: Contract, milestone: Milestone, request_key: str) -> None:
+    """Pay ``milestone`` with the sandbox's test card and book the payment."""
     funding = start_funding(
-        actor=contract.client, milestone_ids=[milestone.pk], request_key="demo-funding"
+        actor=contract.client, milestone_ids=[milestone.pk], request_key=request_key
     )
     if funding.provider == "sandbox" and funding.status == Funding.Status.PENDING:
         assert funding.payment_intent_id
@@ -35,6 +34,16 @@ def fund_and_deliver_first_milestone() -> None:
             amount_received=int(funding.amount),
             currency=funding.currency,
         )
+
+
+def fund_and_deliver_first_milestone() -> None:
+    contract = demo_contract()
+    if contract is None:
+        return
+    milestone = contract.milestones.order_by("position").first()
+    if milestone is None or milestone.status != Milestone.Status.DRAFT:
+        return
+    fund_by_card(contract, milestone, "demo-funding")
     submit_milestone(
         actor=contract.freelancer,
         milestone_id=milestone.pk,

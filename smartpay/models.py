@@ -1,5 +1,7 @@
 """Platform-wide records that belong to no single app."""
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -34,3 +36,50 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} [{self.key}] {self.state}"
+
+
+class AuditEntry(models.Model):
+    """Who did what to which object, when, from where, and what it looked like before
+    and after. Written by the services inside their transaction (so a refused or
+    rolled-back action leaves no entry); never edited or deleted, and on PostgreSQL a
+    trigger refuses UPDATE and DELETE even from raw SQL."""
+
+    # No foreign key constraint: the log outlives the accounts it names.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_label = models.CharField(max_length=254, help_text="E-mail, or what acted.")
+    action = models.CharField(max_length=80, db_index=True, help_text="e.g. milestone.released")
+    target_type = models.CharField(max_length=100, blank=True, help_text="app_label.model")
+    target_id = models.CharField(max_length=64, blank=True)
+    target_repr = models.CharField(max_length=200, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    source = models.CharField(
+        max_length=100, help_text="IP address, task:<name>, command:<name> or system."
+    )
+    user_agent = models.CharField(max_length=300, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "audit entries"
+        indexes = [models.Index(fields=["target_type", "target_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.actor_label} {self.action} {self.target_repr}".strip()
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ValueError("The audit log is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ValueError("The audit log is append-only.")

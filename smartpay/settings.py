@@ -70,6 +70,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "smartpay.request_context.RequestOriginMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -371,6 +372,23 @@ IDEMPOTENCY_KEEP_HOURS = env.int("IDEMPOTENCY_KEEP_HOURS", default=24)
 PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=1000)
 ESCROW_REVIEW_DAYS = env.int("ESCROW_REVIEW_DAYS", default=14)
 DISPUTE_RESPONSE_DAYS = env.int("DISPUTE_RESPONSE_DAYS", default=5)
+# An arbiter's time to decide an assigned case (overdue after that).
+DISPUTE_DECISION_DAYS = env.int("DISPUTE_DECISION_DAYS", default=7)
+# A decision executes after this many days unless a party appeals (once) in time.
+DISPUTE_APPEAL_DAYS = env.int("DISPUTE_APPEAL_DAYS", default=3)
+# Disputed amounts above these (minor units per currency) need a second arbiter
+# to confirm the decision. "usd=100000,eth=..."; a currency not listed never does.
+DISPUTE_SECOND_ARBITER_ABOVE: dict[str, int] = {
+    code.strip().lower(): int(amount)
+    for code, amount in (
+        item.split("=", 1)
+        for item in env.str(
+            "DISPUTE_SECOND_ARBITER_ABOVE",
+            default="usd=100000,eur=100000,gbp=100000,eth=500000000000000000,usdc=1000000000",
+        ).split(",")
+        if "=" in item
+    )
+}
 PAYOUT_HOLD_DAYS = env.int("PAYOUT_HOLD_DAYS", default=5)
 # Smallest payout, in minor units of the payout's currency (cents).
 PAYOUT_MINIMUM = env.int("PAYOUT_MINIMUM", default=1000)

@@ -31,6 +31,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("", include("marketplace.urls")),
     path("", include("escrow.urls")),
+    path("", include("disputes.urls")),
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("allauth.headless.urls")),
     path("admin/", admin.site.urls),

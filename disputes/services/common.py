@@ -6,17 +6,60 @@ accounts. ``lock_dispute`` takes the first three.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from disputes.errors import DisputeClosed, InvalidShare
+from disputes.errors import DisputeClosed, InvalidShare, NotArbiter, PartyCannotResolve
 from disputes.models import BPS, Dispute, DisputeEvent, SettlementOffer
 from marketplace.models import Contract, Milestone, User
-from marketplace.services.contracts import lock_milestone, workroom_url
+from marketplace.services.contracts import lock_milestone
 from notifications.push import notify_on_commit
+from smartpay import audit
 from smartpay.errors import DomainError, NotFoundError
 
 MAX_TEXT_CHARS = 10_000
-ACTIVE = (Dispute.Status.OPEN, Dispute.Status.RESPONDED, Dispute.Status.ESCALATED)
+ACTIVE = Dispute.ACTIVE
+
+# What the audit log keeps of a dispute before and after each change.
+STATE_FIELDS = (
+    "status",
+    "arbiter",
+    "decision_due_at",
+    "freelancer_share_bps",
+    "decided_by",
+    "decided_at",
+    "second_arbiter",
+    "appeal_due_at",
+    "is_appeal",
+    "resolved_by",
+    "resolved_at",
+)
+
+
+def state(dispute: Dispute) -> dict[str, Any]:
+    """The dispute's status fields, for ``audit.record``'s before/after."""
+    return audit.snapshot(dispute, STATE_FIELDS)
+
+
+def audit_log(
+    actor: User | None,
+    verb: str,
+    dispute: Dispute,
+    before: dict[str, Any] | None,
+    note: str = "",
+) -> None:
+    """Audit ``dispute.<verb>`` with the status fields before and now (after)."""
+    audit.record(actor, f"dispute.{verb}", dispute, before=before, after=state(dispute), note=note)
+
+
+def when(moment: datetime) -> str:
+    return f"{moment:%d %b %Y at %H:%M} UTC"
 
 
 def lock_dispute(
@@ -32,6 +75,17 @@ def lock_dispute(
     if actor is not None and not contract.is_party(actor):
         raise NotFoundError("No such dispute.")
     return contract, milestone, Dispute.objects.select_for_update().get(pk=dispute_id)
+
+
+def require_arbiter(actor: User, contract: Contract) -> None:
+    """Arbiters act on a case; a party never does. Staff without the arbiter
+    permission are told so; anyone else finds nothing."""
+    if contract.is_party(actor):
+        raise PartyCannotResolve()
+    if not actor.is_arbiter:
+        if actor.is_staff:
+            raise NotArbiter()
+        raise NotFoundError("No such dispute.")
 
 
 def require_active(dispute: Dispute) -> None:
@@ -66,9 +120,41 @@ def record(dispute: Dispute, actor: User | None, kind: str, text: str) -> Disput
     return DisputeEvent.objects.create(dispute=dispute, actor=actor, kind=kind, text=text)
 
 
-def notify(contract: Contract, user_ids: list[int], kind: str, title: str) -> None:
+def notify(dispute: Dispute, user_ids: list[int], kind: str, title: str) -> None:
+    """Tell parties (by id) about their case; the link opens the case page."""
     for user_id in user_ids:
-        notify_on_commit(user_id, kind, title, workroom_url(contract))
+        notify_on_commit(user_id, kind, title, party_url(dispute))
+
+
+def party_url(dispute: Dispute) -> str:
+    """Where a party follows the case."""
+    return reverse("dispute_detail", args=[dispute.pk])
+
+
+def case_url(dispute: Dispute) -> str:
+    """Where an arbiter works on the case (the admin's case page)."""
+    try:
+        return reverse("admin:disputes_dispute_change", args=[dispute.pk])
+    except NoReverseMatch:
+        return f"/api/v1/disputes/{dispute.pk}/"
+
+
+def tell_parties(
+    contract: Contract, dispute: Dispute, kind: str, title: str, body: str, *, push: bool = True
+) -> None:
+    """An e-mail (``body``: the decision and its rationale) and, with ``push``, a push
+    notification to both parties, once the transaction commits."""
+    if push:
+        notify(dispute, [contract.client_id, contract.freelancer_id], kind, title)
+    link = f"{settings.SITE_URL}{party_url(dispute)}"
+    text = f"{body}\n\n{link}"
+    recipients = [email for email in (contract.client.email, contract.freelancer.email) if email]
+
+    def send() -> None:
+        for email in recipients:  # each party gets their own message
+            send_mail(title, text, None, [email], fail_silently=True)
+
+    transaction.on_commit(send)
 
 
 def close_open_offers(dispute: Dispute, status: str) -> None:

@@ -22,12 +22,22 @@ from django.db import transaction
 from django.utils import timezone
 
 from disputes.models import BPS, Dispute, DisputeEvent
-from disputes.services.common import lock_dispute, notify, other_party, record, share_text
+from disputes.services.assignment import auto_assign_locked
+from disputes.services.common import (
+    audit_log,
+    lock_dispute,
+    notify,
+    other_party,
+    party_url,
+    record,
+    share_text,
+    state,
+)
 from disputes.services.resolution import execute_split
 from marketplace.models import Contract
 from marketplace.money import Rail
-from marketplace.services.contracts import workroom_url
 from notifications.push import notify_on_commit
+from smartpay import audit
 from smartpay.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -64,6 +74,13 @@ def remind_due_responses(*, now: datetime | None = None) -> int:
                 "milestone__contract__client", "milestone__contract__freelancer", "opened_by"
             ).get(pk=dispute_id)
             _remind(dispute)
+            audit.record(
+                None,
+                "dispute.reminded",
+                dispute,
+                before={"reminded_at": None},
+                after=audit.snapshot(dispute, ["reminded_at"]),
+            )
         sent += 1
     return sent
 
@@ -81,11 +98,11 @@ def _remind(dispute: Dispute) -> None:
         f"{dispute.opened_by.display_name} opened a dispute on “{milestone.title}” "
         f"({dispute.get_reason_display().lower()}). Unless you respond by {when}, "
         f"the dispute is resolved as they asked: {asked}.\n\n"
-        f"{settings.SITE_URL}{workroom_url(contract)}"
+        f"{settings.SITE_URL}{party_url(dispute)}"
     )
     recipient = respondent.email
     transaction.on_commit(lambda: send_mail(title, body, None, [recipient], fail_silently=True))
-    notify_on_commit(respondent.pk, "dispute_reminder", title, workroom_url(contract))
+    notify_on_commit(respondent.pk, "dispute_reminder", title, party_url(dispute))
     record(
         dispute,
         None,
@@ -140,6 +157,7 @@ def _settle(dispute_id: int, now: datetime) -> int:
         contract, milestone, dispute = lock_dispute(dispute_id)
         if not _lapsed(dispute, now):
             return 0  # answered, escalated or decided meanwhile (or a twin run got here first)
+        before = state(dispute)
         opener = dispute.opened_by
         respondent_id = other_party(contract, opener)
         respondent = (
@@ -166,11 +184,13 @@ def _settle(dispute_id: int, now: datetime) -> int:
                 "arbiter sends that split to the escrow contract.",
             )
             notify(
-                contract,
+                dispute,
                 [contract.client_id, contract.freelancer_id],
                 "dispute_escalated",
                 "The dispute went to arbitration",
             )
+            if dispute.arbiter_id is None:
+                auto_assign_locked(contract, dispute)
         else:
             # No person decided: like auto-release, the platform acts (actor None).
             execute_split(
@@ -182,4 +202,5 @@ def _settle(dispute_id: int, now: datetime) -> int:
                 rationale=silence,
                 by_arbiter=True,
             )
+        audit_log(None, "lapsed", dispute, before, note="No response by the deadline.")
     return 1

@@ -13,20 +13,23 @@ from django.utils import timezone
 
 from disputes.errors import DisputeOpen
 from disputes.models import Dispute, Evidence
+from disputes.services.assignment import auto_assign_locked
 from disputes.services.common import (
-    ACTIVE,
+    audit_log,
     clean_text,
     lock_dispute,
     notify,
     other_party,
     record,
     require_active,
+    state,
 )
 from marketplace import lifecycle
 from marketplace.models import Contract, Milestone, User
 from marketplace.money import Rail, format_amount
 from marketplace.services.contracts import lock_milestone, record_activity
 from marketplace.services.milestones import check_files, store_checked_file
+from smartpay import audit
 from smartpay.errors import Conflict, DomainError, InvalidTransition, NotAllowed
 
 DISPUTABLE = (Milestone.Status.FUNDED, Milestone.Status.SUBMITTED)
@@ -46,9 +49,7 @@ def _clean_amount(amount: int | None, milestone: Milestone) -> int:
 def _require_disputable(contract: Contract, milestone: Milestone) -> None:
     if contract.status != Contract.Status.ACTIVE:
         raise Conflict("The contract is not active.", code="contract_not_active")
-    if Dispute.objects.filter(
-        milestone=milestone, status__in=(*ACTIVE, Dispute.Status.RESOLVING)
-    ).exists():
+    if Dispute.objects.filter(milestone=milestone, status__in=Dispute.UNFINISHED).exists():
         raise DisputeOpen()
     allowed: tuple[str, ...] = DISPUTABLE
     if contract.rail == Rail.CHAIN:
@@ -75,6 +76,7 @@ def open_dispute(
         contract, milestone = lock_milestone(milestone_id, actor=actor)
         _require_disputable(contract, milestone)
         amount = _clean_amount(amount, milestone)
+        status_before = milestone.status
         if contract.rail == Rail.CARD:
             lifecycle.transition_milestone(
                 milestone, Milestone.Status.DISPUTED, actor=actor, note=f"Dispute: {reason}"
@@ -86,6 +88,7 @@ def open_dispute(
             description=description,
             amount_in_dispute=amount,
             response_due_at=timezone.now() + timedelta(days=settings.DISPUTE_RESPONSE_DAYS),
+            milestone_status_before=status_before,
         )
         record(dispute, actor, "opened", description)
         record_activity(
@@ -96,7 +99,8 @@ def open_dispute(
             f"({dispute.get_reason_display().lower()}, "
             f"{format_amount(amount, contract.currency)} in dispute).",
         )
-        notify(contract, [other_party(contract, actor)], "dispute_opened", "A dispute was opened")
+        notify(dispute, [other_party(contract, actor)], "dispute_opened", "A dispute was opened")
+        audit_log(actor, "opened", dispute, None, note=f"Milestone was {status_before}.")
     return dispute
 
 
@@ -104,7 +108,7 @@ def respond_to_dispute(*, actor: User, dispute_id: int, text: str) -> Dispute:
     """The other party answers, within ``DISPUTE_RESPONSE_DAYS``."""
     text = clean_text(text, required="Write your response.")
     with transaction.atomic(durable=True):
-        contract, _milestone, dispute = lock_dispute(dispute_id, actor=actor)
+        _contract, _milestone, dispute = lock_dispute(dispute_id, actor=actor)
         require_active(dispute)
         if actor.pk == dispute.opened_by_id:
             raise NotAllowed("The other party responds to a dispute.", code="not_respondent")
@@ -112,30 +116,37 @@ def respond_to_dispute(*, actor: User, dispute_id: int, text: str) -> Dispute:
             raise InvalidTransition(
                 f"This dispute is {dispute.get_status_display().lower()}; it was answered already."
             )
+        before = state(dispute)
         dispute.status = Dispute.Status.RESPONDED
         dispute.save(update_fields=["status", "updated_at"])
         record(dispute, actor, "responded", text)
-        notify(contract, [dispute.opened_by_id], "dispute_responded", "The dispute was answered")
+        notify(dispute, [dispute.opened_by_id], "dispute_responded", "The dispute was answered")
+        audit_log(actor, "responded", dispute, before)
     return dispute
 
 
 def escalate_dispute(*, actor: User, dispute_id: int, note: str = "") -> Dispute:
-    """A party asks for an arbiter."""
+    """A party asks for an arbiter; the least loaded unconflicted arbiter gets the case
+    (it waits unassigned when there is none)."""
     note = clean_text(note)
     with transaction.atomic(durable=True):
         contract, _milestone, dispute = lock_dispute(dispute_id, actor=actor)
         require_active(dispute)
         if dispute.status == Dispute.Status.ESCALATED:
             return dispute
+        before = state(dispute)
         dispute.status = Dispute.Status.ESCALATED
         dispute.save(update_fields=["status", "updated_at"])
         record(dispute, actor, "escalated", note or f"{actor.display_name} asked for an arbiter.")
         notify(
-            contract,
+            dispute,
             [other_party(contract, actor)],
             "dispute_escalated",
             "The dispute went to arbitration",
         )
+        audit_log(actor, "escalated", dispute, before, note=note)
+        if dispute.arbiter_id is None:
+            auto_assign_locked(contract, dispute)
     return dispute
 
 
@@ -161,7 +172,15 @@ def add_evidence(
                 rows.append(row)
             names = ", ".join(f"{item.name} (SHA-256 {item.sha256})" for item in checked)
             record(dispute, actor, "evidence", "\n".join(filter(None, [text, names])))
-            notify(contract, [other_party(contract, actor)], "dispute_evidence", "New evidence")
+            notify(dispute, [other_party(contract, actor)], "dispute_evidence", "New evidence")
+            audit.record(
+                actor,
+                "dispute.evidence_added",
+                dispute,
+                before=None,
+                after={"evidence": [row.pk for row in rows], **state(dispute)},
+                note=names,
+            )
     except BaseException:
         # The rows rolled back; the bytes already in storage must go too.
         for name in stored:

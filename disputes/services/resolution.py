@@ -1,4 +1,5 @@
-"""Execute a split: an arbiter's decision, or a settlement both parties accepted.
+"""Execute a split: an arbiter's decision that stands, or a settlement both parties
+accepted.
 
 Card rail: the ledger moves at once (escrow -> freelancer's gross share, minus the
 platform fee; the rest back to the client's balance) and the milestone is resolved.
@@ -11,51 +12,26 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from disputes.errors import NotArbiter, PartyCannotResolve, RationaleRequired
+from disputes.errors import NotArbiter
 from disputes.models import BPS, Dispute, SettlementOffer
 from disputes.services.common import (
-    clean_text,
+    audit_log,
     close_open_offers,
     lock_dispute,
     notify,
     record,
-    require_active,
     share_text,
-    valid_share,
+    state,
 )
 from escrow import ledger
 from escrow.chain.arbiter import resolve_on_chain
-from escrow.models import LedgerAccount
 from escrow.services.holds import ensure_not_frozen
+from escrow.services.refunds import refund_locked
 from escrow.services.release import release_locked
-from marketplace import lifecycle
 from marketplace.models import Contract, Milestone, User
 from marketplace.money import Rail, format_amount
 from marketplace.services.contracts import complete_contract_if_done, record_activity
-from smartpay.errors import InvalidTransition, NotFoundError
-
-
-def resolve_dispute(
-    *, actor: User, dispute_id: int, freelancer_share_bps: int, rationale: str
-) -> Dispute:
-    """An arbiter (never a party) decides the split, with a rationale both parties read."""
-    bps = valid_share(freelancer_share_bps)
-    rationale = clean_text(rationale)
-    if not rationale:
-        raise RationaleRequired()
-    with transaction.atomic(durable=True):
-        contract, milestone, dispute = lock_dispute(dispute_id)
-        if contract.is_party(actor):
-            raise PartyCannotResolve()
-        if not actor.is_arbiter:
-            if actor.is_staff:
-                raise NotArbiter()
-            raise NotFoundError("No such dispute.")
-        require_active(dispute)
-        execute_split(
-            contract, milestone, dispute, actor=actor, bps=bps, rationale=rationale, by_arbiter=True
-        )
-    return dispute
+from smartpay.errors import InvalidTransition
 
 
 def execute_split(
@@ -67,17 +43,23 @@ def execute_split(
     bps: int,
     rationale: str,
     by_arbiter: bool,
+    arbiter: User | None = None,
 ) -> None:
     """Close ``dispute`` with ``bps`` to the freelancer; the caller holds the contract,
-    milestone and dispute locks (``lock_dispute``). ``actor`` is None when nobody decided
-    (silence past the response deadline, card rail only)."""
+    milestone and dispute locks (``lock_dispute``). ``actor`` is who acts now (None: the
+    platform, e.g. when the appeal window lapses or silence decides); ``arbiter`` is
+    whose decision this is (it defaults to ``actor``), and on the chain rail the
+    platform's arbiter key sends ``resolve`` on their behalf."""
+    decider = arbiter or actor
     dispute.freelancer_share_bps = bps
     dispute.rationale = rationale
-    dispute.resolved_by = actor
+    dispute.resolved_by = decider
     if contract.rail == Rail.CHAIN:
-        if actor is None:  # only an arbiter's key moves chain money
+        if decider is None:  # only an arbiter's key moves chain money
             raise NotArbiter("An arbiter must decide a chain-rail dispute.")
-        resolve_on_chain(actor=actor, milestone_id=milestone.pk, freelancer_bps=bps, note=rationale)
+        resolve_on_chain(
+            actor=decider, milestone_id=milestone.pk, freelancer_bps=bps, note=rationale
+        )
         dispute.status = Dispute.Status.RESOLVING
         record(dispute, actor, "resolution_sent", f"{share_text(bps)}. {rationale}")
     else:
@@ -89,7 +71,7 @@ def execute_split(
     dispute.save()
     close_open_offers(dispute, SettlementOffer.Status.WITHDRAWN)
     notify(
-        contract,
+        dispute,
         [contract.client_id, contract.freelancer_id],
         "dispute_resolved",
         f"Dispute decided: {milestone.title}",
@@ -110,8 +92,10 @@ def _split_on_card(
     held = int(escrow.balance)
     gross = held * bps // BPS
     note = f"Dispute decided: {share_text(bps)}"
+    currency = contract.currency
     if gross > 0:
-        # The freelancer's share, less the fee on it; release_locked returns the rest.
+        # The freelancer's share, less the fee on it; release_locked returns the rest
+        # to the client's balance.
         release_locked(
             milestone,
             contract=contract,
@@ -120,34 +104,24 @@ def _split_on_card(
             note=note,
             to_status=Milestone.Status.RESOLVED,
         )
+        back = f"{format_amount(held - gross, currency)} back to the client's balance"
     else:
-        _return_all(contract, milestone, escrow, held)
-        lifecycle.transition_milestone(milestone, Milestone.Status.RESOLVED, actor=actor, note=note)
-    currency = contract.currency
+        # Nothing to the freelancer: a full refund, back the way the milestone was paid.
+        refund = refund_locked(
+            milestone,
+            contract=contract,
+            actor=actor,
+            destination=None,
+            to_status=Milestone.Status.RESOLVED,
+        )
+        where = "card" if refund.destination == refund.Destination.CARD else "balance"
+        back = f"{format_amount(held, currency)} refunded to the client's {where}"
     summary = (
         f"“{milestone.title}”: {share_text(bps)} ({format_amount(gross, currency)} before the "
-        f"fee), {format_amount(held - gross, currency)} back to the client."
+        f"fee), {back}."
     )
     record_activity(contract, actor, "dispute_resolved", f"{summary} {rationale}")
     return summary
-
-
-def _return_all(contract: Contract, milestone: Milestone, escrow: LedgerAccount, held: int) -> None:
-    """Nothing to the freelancer: the whole escrow goes to the client's balance, as
-    the remainder of a partial release does (no card refund: the client may pay it
-    out or reuse it)."""
-    available = ledger.user_account(
-        contract.client, LedgerAccount.Kind.AVAILABLE, contract.currency
-    )
-    ledger.lock_accounts(escrow, available)
-    if held:
-        ledger.move(
-            source=escrow,
-            destination=available,
-            amount=held,
-            key=f"return:{milestone.pk}",
-            memo=f"Return of “{milestone.title}” (dispute decided)",
-        )
 
 
 def close_chain_resolutions() -> int:
@@ -165,16 +139,18 @@ def close_chain_resolutions() -> int:
                 or milestone.status != Milestone.Status.RESOLVED
             ):
                 continue
+            before = state(dispute)
             dispute.status = Dispute.Status.RESOLVED
             dispute.resolved_at = timezone.now()
             dispute.save(update_fields=["status", "resolved_at", "updated_at"])
             bps = int(dispute.freelancer_share_bps or 0)
             record(dispute, None, "resolved", f"The escrow contract paid {share_text(bps)}.")
             notify(
-                contract,
+                dispute,
                 [contract.client_id, contract.freelancer_id],
                 "dispute_resolved",
                 f"Dispute resolved: {milestone.title}",
             )
+            audit_log(None, "resolved", dispute, before, note="The escrow contract paid the split.")
             closed += 1
     return closed

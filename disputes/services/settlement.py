@@ -6,18 +6,22 @@ from django.db import transaction
 from django.utils import timezone
 
 from disputes.models import Dispute, SettlementOffer
+from disputes.services.assignment import auto_assign_locked
 from disputes.services.common import (
+    audit_log,
     lock_dispute,
     notify,
     other_party,
     record,
     require_active,
     share_text,
+    state,
     valid_share,
 )
 from disputes.services.resolution import execute_split
 from marketplace.models import User
 from marketplace.money import Rail
+from smartpay import audit
 from smartpay.errors import InvalidTransition, NotAllowed, NotFoundError
 
 Offer = SettlementOffer.Status
@@ -43,7 +47,14 @@ def propose_settlement(
             dispute=dispute, proposed_by=actor, freelancer_share_bps=bps
         )
         record(dispute, actor, "offer", f"{actor.display_name} offered {share_text(bps)}.")
-        notify(contract, [other_party(contract, actor)], "dispute_offer", "A settlement offer")
+        notify(dispute, [other_party(contract, actor)], "dispute_offer", "A settlement offer")
+        audit.record(
+            actor,
+            "dispute.offer_made",
+            offer,
+            before=None,
+            after=audit.snapshot(offer, ["dispute", "freelancer_share_bps", "status"]),
+        )
     return offer
 
 
@@ -67,6 +78,7 @@ def accept_settlement(*, actor: User, offer_id: int) -> SettlementOffer:
             raise NotAllowed("The other party accepts an offer.", code="own_offer")
         if offer.status != Offer.OPEN:
             raise InvalidTransition(f"This offer was {offer.get_status_display().lower()}.")
+        before = state(dispute)
         offer.status = Offer.ACCEPTED
         offer.decided_at = timezone.now()
         offer.save(update_fields=["status", "decided_at"])
@@ -78,7 +90,9 @@ def accept_settlement(*, actor: User, offer_id: int) -> SettlementOffer:
             dispute.status = Dispute.Status.ESCALATED
             dispute.save(update_fields=["freelancer_share_bps", "status", "updated_at"])
             record(dispute, None, "escalated", "An arbiter sends the agreed split to the chain.")
-            notify(contract, [offer.proposed_by_id], "dispute_settled", "Your offer was accepted")
+            notify(dispute, [offer.proposed_by_id], "dispute_settled", "Your offer was accepted")
+            if dispute.arbiter_id is None:
+                auto_assign_locked(contract, dispute)
         else:
             execute_split(
                 contract,
@@ -89,4 +103,5 @@ def accept_settlement(*, actor: User, offer_id: int) -> SettlementOffer:
                 rationale=f"Settled by agreement: {agreed}",
                 by_arbiter=False,
             )
+        audit_log(actor, "offer_accepted", dispute, before, note=f"Offer {offer.pk}: {agreed}")
     return offer

@@ -41,6 +41,7 @@ from escrow.chain.apply_undo import undo_effects
 from escrow.chain.apply_withdrawals import apply_withdrawn
 from escrow.chain.node import ChainUnavailable
 from escrow.models import ChainEscrow, ChainLog
+from smartpay import audit
 from smartpay.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -150,7 +151,10 @@ def rollback_log(log: ChainLog) -> None:
         if row.status != ChainLog.Status.ROLLED_BACK:
             if row.status != ChainLog.Status.FAILED and (row.transfer_keys or row.undo):
                 undo_effects(row)
+            before = audit.snapshot(row, ["status", "event", "tx_hash", "block_number"])
             row.status = ChainLog.Status.ROLLED_BACK
             row.rolled_back_at = timezone.now()
             row.save(update_fields=["status", "rolled_back_at"])
+            after = audit.snapshot(row, ["status", "event", "tx_hash", "block_number"])
+            audit.record(None, "chain_log.rolled_back", row, before=before, after=after)
         log.status, log.rolled_back_at = row.status, row.rolled_back_at

@@ -16,12 +16,14 @@ from escrow import ledger
 from escrow.models import ChainEscrow, ChainLog, LedgerAccount, Transfer
 from marketplace import lifecycle
 from marketplace.models import Contract, Milestone, User
+from marketplace.services import audited
 from marketplace.services.contracts import (
     complete_contract_if_done,
     record_activity,
     workroom_url,
 )
 from notifications.push import notify_on_commit
+from smartpay import audit
 from smartpay.errors import DomainError, InvalidTransition
 
 Kind = LedgerAccount.Kind
@@ -122,7 +124,12 @@ def move_status(
         }
     )
     note = f"{log.event} on chain {block_words(log)} (tx {log.tx_hash})"
+    before = audit.snapshot(milestone, audited.MILESTONE)
     lifecycle.transition_milestone(milestone, to_status, actor=actor, note=note)
+    # One audit entry per state change sync applies (not per log read: most change nothing).
+    after = audit.snapshot(milestone, audited.MILESTONE)
+    action = "revision_requested" if log.event == "RevisionRequested" else to_status
+    audit.record(actor, f"milestone.{action}", milestone, before=before, after=after, note=note)
 
 
 def complete_if_done(log: ChainLog, contract: Contract) -> None:

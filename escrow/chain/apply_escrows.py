@@ -12,7 +12,9 @@ from __future__ import annotations
 from escrow.chain.apply_common import announce, arg_int, block_words, ignore
 from escrow.chain.terms import rekeyed_id, term_problems
 from escrow.models import ChainEscrow, ChainLog
+from escrow.services import audited
 from marketplace.models import Contract
+from smartpay import audit
 
 
 def apply_escrow_created(log: ChainLog, escrow: ChainEscrow | None) -> None:
@@ -40,6 +42,7 @@ def apply_escrow_created(log: ChainLog, escrow: ChainEscrow | None) -> None:
     if problems:
         _rekey(log, contract, escrow, problems)
         return
+    before = audit.snapshot(escrow, audited.CHAIN_ESCROW)
     escrow.status = ChainEscrow.Status.CREATED
     escrow.client_address = str(log.args["client"])
     escrow.freelancer_address = str(log.args["freelancer"])
@@ -55,6 +58,9 @@ def apply_escrow_created(log: ChainLog, escrow: ChainEscrow | None) -> None:
             "updated_at",
         ]
     )
+    after = audit.snapshot(escrow, audited.CHAIN_ESCROW)
+    note = f"EscrowCreated on chain {block_words(log)} (tx {log.tx_hash})"
+    audit.record(None, "chain_escrow.created", escrow, before=before, after=after, note=note)
     announce(
         contract,
         contract.client,

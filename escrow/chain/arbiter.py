@@ -24,9 +24,11 @@ from escrow.chain import node
 from escrow.chain.arbiter_send import send_chain_transaction
 from escrow.chain.arbiter_track import retry_chain_transaction, track_chain_transactions
 from escrow.models import ChainEscrow, ChainTransaction
+from escrow.services import audited
 from marketplace.models import Milestone, User
 from marketplace.money import Rail, format_amount
 from marketplace.services.contracts import lock_milestone, record_activity
+from smartpay import audit
 from smartpay.errors import Conflict, DomainError, InvalidTransition, NotAllowed
 
 __all__ = [
@@ -125,6 +127,8 @@ def resolve_on_chain(
         if note:
             summary = f"{summary} {note}"
         record_activity(contract, actor, "resolution_queued", summary)
+        after = {**audit.snapshot(row, audited.CHAIN_TRANSACTION), "freelancer_bps": bps}
+        audit.record(actor, "chain_transaction.queued", row, after=after, note=summary)
         row_id = row.pk
         transaction.on_commit(lambda: enqueue_send(row_id))
     log.info("resolution of milestone %s queued as chain transaction %s", milestone_id, row.pk)

@@ -14,6 +14,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from escrow.models import ChainTransaction
+from escrow.services import audited
+from smartpay import audit
 
 log = logging.getLogger(__name__)
 Status = ChainTransaction.Status
@@ -66,10 +68,19 @@ def record_failed(tx_id: int, message: str, *, release_nonce: bool) -> ChainTran
 
 def _fail(row: ChainTransaction, message: str) -> ChainTransaction:
     """Inside the caller's transaction, with ``row`` locked."""
+    before = audit.snapshot(row, audited.CHAIN_TRANSACTION)
     row.status = Status.FAILED
     row.last_error = scrub(message)[:MESSAGE_LIMIT]
     row.next_attempt_at = None
     row.save()
+    audit.record(
+        None,
+        "chain_transaction.failed",
+        row,
+        before=before,
+        after=audit.snapshot(row, audited.CHAIN_TRANSACTION),
+        note=row.last_error,
+    )
     log.error("chain transaction %s (%s) failed: %s", row.pk, row.key, row.last_error)
     subject = f"Chain transaction {row.pk} failed: {row.key}"
     body = (

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from web3 import Web3
@@ -24,6 +25,9 @@ from escrow.chain.arbiter_errors import revert_in_words
 from escrow.chain.arbiter_outcome import record_failed, scrub
 from escrow.chain.arbiter_send import call_of, claimable, send_chain_transaction
 from escrow.models import ChainTransaction
+from escrow.services import audited
+from marketplace.models import User
+from smartpay import audit
 
 log = logging.getLogger(__name__)
 Status = ChainTransaction.Status
@@ -92,9 +96,20 @@ def track_one(w3: Web3, row: ChainTransaction, head: int, *, now: datetime | Non
     status = Status.CONFIRMED if block <= head - confirmations else Status.MINED
     if status == row.status and block == row.block_number:
         return "unchanged"
-    ChainTransaction.objects.filter(pk=row.pk, status=row.status).update(
-        status=status, block_number=block, last_error="", updated_at=timezone.now()
-    )
+    with transaction.atomic():
+        before = audit.snapshot(row, audited.CHAIN_TRANSACTION)
+        moved = ChainTransaction.objects.filter(pk=row.pk, status=row.status).update(
+            status=status, block_number=block, last_error="", updated_at=timezone.now()
+        )
+        if moved and status == Status.CONFIRMED:
+            row.refresh_from_db()
+            audit.record(
+                None,
+                "chain_transaction.confirmed",
+                row,
+                before=before,
+                after=audit.snapshot(row, audited.CHAIN_TRANSACTION),
+            )
     return str(status)
 
 
@@ -149,23 +164,34 @@ def _revert_reason(w3: Web3, row: ChainTransaction, block: int) -> str:
     return "no reason could be read (out of gas, or the state changed within the block)"
 
 
-def retry_chain_transaction(tx_id: int) -> ChainTransaction:
-    """Staff's "Retry now": a failed row is queued again (fresh nonce, attempts from
-    zero) and sent; a queued one is sent without waiting out its backoff; a sent or
-    mined one has its receipt read now. A confirmed one is left alone."""
+def retry_chain_transaction(tx_id: int, *, actor: User | None = None) -> ChainTransaction:
+    """Staff's "Retry now" (``actor``): a failed row is queued again (fresh nonce,
+    attempts from zero) and sent; a queued one is sent without waiting out its backoff;
+    a sent or mined one has its receipt read now. A confirmed one is left alone."""
     row = ChainTransaction.objects.get(pk=tx_id)
     if row.status == Status.FAILED:
-        ChainTransaction.objects.filter(pk=tx_id, status=Status.FAILED).update(
-            status=Status.QUEUED,
-            nonce=None,
-            tx_hash="",
-            gas=None,
-            block_number=None,
-            attempts=0,
-            last_error="",
-            next_attempt_at=timezone.now(),
-            updated_at=timezone.now(),
-        )
+        with transaction.atomic():
+            before = audit.snapshot(row, audited.CHAIN_TRANSACTION)
+            requeued = ChainTransaction.objects.filter(pk=tx_id, status=Status.FAILED).update(
+                status=Status.QUEUED,
+                nonce=None,
+                tx_hash="",
+                gas=None,
+                block_number=None,
+                attempts=0,
+                last_error="",
+                next_attempt_at=timezone.now(),
+                updated_at=timezone.now(),
+            )
+            if requeued:
+                row.refresh_from_db()
+                audit.record(
+                    actor,
+                    "chain_transaction.requeued",
+                    row,
+                    before=before,
+                    after=audit.snapshot(row, audited.CHAIN_TRANSACTION),
+                )
         return send_chain_transaction(tx_id)
     if row.status == Status.QUEUED:
         return send_chain_transaction(tx_id, now_not_later=True)

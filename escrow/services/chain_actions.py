@@ -15,6 +15,8 @@ wrong party, 404 for someone else's milestone; ``chain_unavailable`` (503).
 
 from __future__ import annotations
 
+from django.db import transaction
+
 from escrow.chain import transactions as txs
 from escrow.chain.transactions import UnsignedTransaction
 from escrow.services import chain_checks as check
@@ -23,6 +25,7 @@ from escrow.services.chain_submission import prepare_submission, submission_dige
 from escrow.services.chain_withdrawal import prepare_withdrawal, withdrawable
 from marketplace.models import Milestone, RevisionRequest, User
 from marketplace.money import format_amount
+from smartpay import audit
 from smartpay.errors import DomainError
 
 __all__ = [
@@ -63,7 +66,17 @@ def prepare_revision_request(
         chain_id=chain_id,
     )
     if reason:
-        RevisionRequest.objects.create(milestone=milestone, reason=reason, requested_by=actor)
+        with transaction.atomic():
+            asked = RevisionRequest.objects.create(
+                milestone=milestone, reason=reason, requested_by=actor
+            )
+            audit.record(
+                actor,
+                "revision_request.noted",
+                asked,
+                after={"milestone": milestone.pk},
+                note=reason,
+            )
     return check.milestone_tx(
         txs.request_revision,
         escrow,

@@ -19,10 +19,12 @@ from escrow.chain import transactions as txs
 from escrow.chain.terms import rekeyed_id, term_problems
 from escrow.chain.transactions import UnsignedTransaction
 from escrow.models import ChainEscrow
+from escrow.services import audited
 from escrow.services import chain_checks as check
 from marketplace.models import Contract, Milestone, User
 from marketplace.money import format_amount
 from marketplace.services.contracts import visible_contracts
+from smartpay import audit
 from smartpay.errors import Conflict, DomainError, NotFoundError
 
 # MilestoneEscrow's limits: a transaction past them would only revert.
@@ -158,7 +160,7 @@ def prepare_funding(
         states = {pk: found.milestones[i] for i, pk in enumerate(terms.milestone_ids)}
         for milestone in milestones:
             check.require_chain_status(milestone, states[milestone.pk], {"Unfunded"})
-    escrow = _record_awaiting(contract, escrow, terms, rejected)
+    escrow = _record_awaiting(actor, contract, escrow, terms, rejected)
     address = contract_on_node.address
     create = [] if found is not None else [_create_tx(contract, terms, client, address)]
     indexes = {pk: i for i, pk in enumerate(terms.milestone_ids)}
@@ -180,7 +182,7 @@ def _fund_created(
 
 
 def _record_awaiting(
-    contract: Contract, escrow: ChainEscrow | None, terms: Terms, rejected: int | None
+    actor: User, contract: Contract, escrow: ChainEscrow | None, terms: Terms, rejected: int | None
 ) -> ChainEscrow:
     """Write the terms the transactions carry; refuse if chain sync changed the row since
     it was read (the transactions would name a stale escrow id)."""
@@ -194,6 +196,7 @@ def _record_awaiting(
                 "The escrow changed while the transactions were prepared; try again.",
                 code="escrow_changed",
             )
+        before = None if current is None else audit.snapshot(current, audited.CHAIN_ESCROW)
         if current is None:
             current = ChainEscrow(contract=contract)
         current.chain_id = settings.CHAIN_ID
@@ -204,6 +207,8 @@ def _record_awaiting(
         if rejected is not None:
             current.rejected_ids = [*current.rejected_ids, str(rejected)]
         current.save()
+        after = audit.snapshot(current, audited.CHAIN_ESCROW)
+        audit.record(actor, "chain_escrow.prepared", current, before=before, after=after)
     return current
 
 

@@ -17,10 +17,12 @@ from django.db import transaction
 
 from escrow.chain import transactions as txs
 from escrow.chain.transactions import UnsignedTransaction
+from escrow.services import audited
 from escrow.services import chain_checks as check
 from marketplace.models import Milestone, User
 from marketplace.services.contracts import lock_milestone
 from marketplace.services.milestones import check_files, store_submission
+from smartpay import audit
 
 S = Milestone.Status
 
@@ -77,6 +79,8 @@ def prepare_submission(
                 locked.pk, submission.number, message, [item.sha256 for item in checked]
             )
             submission.save(update_fields=["digest"])
+            after = audit.snapshot(submission, audited.SUBMISSION)
+            audit.record(actor, "submission.stored", submission, after=after)
     except BaseException:
         # The rows rolled back; the bytes already in storage must go too.
         for name in stored:

@@ -20,6 +20,7 @@ from escrow import ledger
 from escrow.errors import ProviderUnavailable
 from escrow.models import Funding, FundingItem, LedgerAccount
 from escrow.rails import RailError, card_provider
+from escrow.services import audited
 from escrow.services.holds import is_frozen
 from escrow.services.locks import lock_milestones, require_active_card_contract
 from marketplace import lifecycle
@@ -27,6 +28,7 @@ from marketplace.models import Contract, Milestone, User
 from marketplace.money import Rail, format_amount
 from marketplace.services.contracts import lock_milestone, record_activity, workroom_url
 from notifications.push import notify_on_commit
+from smartpay import audit
 from smartpay.errors import Conflict, DomainError, NotFoundError
 
 log = logging.getLogger(__name__)
@@ -109,6 +111,9 @@ def _create_funding(
             amount=sum(int(milestone.amount) for milestone in milestones),
             request_key=key,
         )
+        audit.record(
+            actor, "funding.started", funding, after=audit.snapshot(funding, audited.FUNDING)
+        )
         FundingItem.objects.bulk_create(
             FundingItem(funding=funding, milestone=milestone, amount=milestone.amount)
             for milestone in milestones
@@ -178,9 +183,15 @@ def _ensure_payment_intent(funding: Funding) -> Funding:
     except RailError as error:
         if not error.permanent:
             raise ProviderUnavailable() from error
-        Funding.objects.filter(pk=funding.pk, status=Funding.Status.CREATED).update(
-            status=Funding.Status.FAILED, failure_message=error.message[:500]
-        )
+        with transaction.atomic():
+            before = audit.snapshot(funding, audited.FUNDING)
+            refused = Funding.objects.filter(pk=funding.pk, status=Funding.Status.CREATED).update(
+                status=Funding.Status.FAILED, failure_message=error.message[:500]
+            )
+            if refused:
+                funding.refresh_from_db()
+                after = audit.snapshot(funding, audited.FUNDING)
+                audit.record(None, "funding.failed", funding, before=before, after=after)
         raise DomainError(
             f"The card processor refused the payment: {error.message}", code="payment_refused"
         ) from error
@@ -223,8 +234,16 @@ def cancel_funding(*, actor: User, funding_id: int) -> Funding:
             raise Conflict(
                 f"This payment is {funding.get_status_display().lower()}.", code="funding_closed"
             )
+        before = audit.snapshot(funding, audited.FUNDING)
         funding.status = Funding.Status.CANCELED
         funding.save(update_fields=["status", "updated_at"])
+        audit.record(
+            actor,
+            "funding.cancelled",
+            funding,
+            before=before,
+            after=audit.snapshot(funding, audited.FUNDING),
+        )
     if funding.payment_intent_id:
         _cancel_at_provider(funding.payment_intent_id)
     return funding
@@ -270,6 +289,7 @@ def confirm_funding(
             key=f"charge:{payment_intent_id}",
             memo=f"Card payment {payment_intent_id}",
         )
+        before = audit.snapshot(funding, audited.FUNDING)
         funded = []
         for milestone in milestones:
             if _apply_item(
@@ -279,6 +299,13 @@ def confirm_funding(
         funding.status = Funding.Status.SUCCEEDED
         funding.succeeded_at = timezone.now()
         funding.save(update_fields=["status", "succeeded_at", "updated_at"])
+        audit.record(
+            None,
+            "funding.succeeded",
+            funding,
+            before=before,
+            after=audit.snapshot(funding, audited.FUNDING),
+        )
         if funded:
             _announce_funded(contract, client, funded, funding)
         if len(funded) < len(items):
@@ -317,7 +344,10 @@ def _apply_item(
 
 
 def _mark_funded(milestone: Milestone, actor: User | None, note: str) -> None:
+    before = audit.snapshot(milestone, audited.MILESTONE)
     lifecycle.transition_milestone(milestone, Milestone.Status.FUNDED, actor=actor, note=note)
+    after = audit.snapshot(milestone, audited.MILESTONE)
+    audit.record(actor, "milestone.funded", milestone, before=before, after=after, note=note)
 
 
 def _announce_funded(
@@ -347,9 +377,17 @@ def fail_funding(*, payment_intent_id: str, message: str) -> Funding | None:
             Funding.Status.PENDING,
         ):
             return funding
+        before = audit.snapshot(funding, audited.FUNDING)
         funding.status = Funding.Status.FAILED
         funding.failure_message = (message or "The card was declined.")[:500]
         funding.save(update_fields=["status", "failure_message", "updated_at"])
+        audit.record(
+            None,
+            "funding.failed",
+            funding,
+            before=before,
+            after=audit.snapshot(funding, audited.FUNDING),
+        )
         notify_on_commit(
             funding.client_id,
             "payment_failed",

@@ -10,8 +10,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from escrow.models import EscrowHold, Funding, FundingItem
+from escrow.services import audited
 from marketplace.models import Milestone, User
 from marketplace.services.contracts import record_activity
+from smartpay import audit
 from smartpay.errors import Conflict, NotAllowed, NotFoundError
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ def freeze_for_chargeback(
         )
         holds.append(hold)
         if created:
+            audit.record(None, "hold.placed", hold, after=audit.snapshot(hold, audited.HOLD))
             record_activity(
                 item.milestone.contract,
                 None,
@@ -81,9 +84,18 @@ def close_chargeback(*, dispute_id: str, status: str) -> list[EscrowHold]:
     )
     for hold in holds:
         contract, title = hold.milestone.contract, hold.milestone.title
+        before = audit.snapshot(hold, audited.HOLD)
         if status == "won":
             hold.lifted_at = timezone.now()
             hold.save(update_fields=["lifted_at"])
+            audit.record(
+                None,
+                "hold.lifted",
+                hold,
+                before=before,
+                after=audit.snapshot(hold, audited.HOLD),
+                note="won",
+            )
             record_activity(
                 contract,
                 None,
@@ -93,6 +105,14 @@ def close_chargeback(*, dispute_id: str, status: str) -> list[EscrowHold]:
         elif status == "lost":
             hold.reason = f"Card dispute lost ({dispute_id}): staff will settle this milestone"
             hold.save(update_fields=["reason"])
+            audit.record(
+                None,
+                "hold.kept",
+                hold,
+                before=before,
+                after=audit.snapshot(hold, audited.HOLD),
+                note="lost",
+            )
             record_activity(
                 contract,
                 None,
@@ -116,9 +136,13 @@ def lift_hold(*, actor: User, hold_id: int) -> EscrowHold:
         if hold is None:
             raise NotFoundError("No such hold.")
         if hold.lifted_at is None:
+            before = audit.snapshot(hold, audited.HOLD)
             hold.lifted_at = timezone.now()
             hold.lifted_by = actor
             hold.save(update_fields=["lifted_at", "lifted_by"])
+            audit.record(
+                actor, "hold.lifted", hold, before=before, after=audit.snapshot(hold, audited.HOLD)
+            )
             record_activity(
                 hold.milestone.contract,
                 actor,

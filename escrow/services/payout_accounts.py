@@ -11,9 +11,11 @@ from django.urls import reverse
 from escrow.errors import ProviderUnavailable
 from escrow.models import PayoutAccount
 from escrow.rails import AccountInfo, RailError, card_provider
+from escrow.services import audited
 from marketplace.models import User
 from marketplace.permissions import has_verified_email
 from notifications.push import notify_on_commit
+from smartpay import audit
 from smartpay.errors import Conflict, NotAllowed
 
 
@@ -46,9 +48,16 @@ def _store_account(user: User, provider_name: str, info: AccountInfo) -> PayoutA
     and the unique user column lets only one row in."""
     try:
         with transaction.atomic():
-            return PayoutAccount.objects.create(
+            account = PayoutAccount.objects.create(
                 user=user, provider=provider_name, account_id=info.id, **_account_state(info)
             )
+            audit.record(
+                user,
+                "payout_account.connected",
+                account,
+                after=audit.snapshot(account, audited.PAYOUT_ACCOUNT),
+            )
+            return account
     except IntegrityError:
         return PayoutAccount.objects.get(user=user)
 
@@ -82,9 +91,13 @@ def sync_payout_account(
     with transaction.atomic(durable=True):
         account = PayoutAccount.objects.select_for_update().get(account_id=account_id)
         was_enabled = account.payouts_enabled
+        before = audit.snapshot(account, audited.PAYOUT_ACCOUNT)
         for name, value in _account_state(info).items():
             setattr(account, name, value)
         account.save(update_fields=["status", "payouts_enabled", "requirements_due", "updated_at"])
+        after = audit.snapshot(account, audited.PAYOUT_ACCOUNT)
+        if after != before:
+            audit.record(None, "payout_account.updated", account, before=before, after=after)
         if account.payouts_enabled and not was_enabled:
             notify_on_commit(account.user_id, "payouts", "Payouts are enabled", reverse("money"))
     return account
@@ -97,6 +110,14 @@ def set_auto_payout(*, actor: User, enabled: bool) -> PayoutAccount:
         if account is None:
             raise Conflict("Connect a payout account first.", code="no_payout_account")
         if account.auto_payout_weekly != enabled:
+            before = audit.snapshot(account, audited.PAYOUT_ACCOUNT)
             account.auto_payout_weekly = enabled
             account.save(update_fields=["auto_payout_weekly", "updated_at"])
+            audit.record(
+                actor,
+                "payout_account.auto_payout_set",
+                account,
+                before=before,
+                after=audit.snapshot(account, audited.PAYOUT_ACCOUNT),
+            )
     return account

@@ -25,9 +25,11 @@ from escrow import ledger
 from escrow.errors import InsufficientFunds
 from escrow.models import LedgerAccount, Payout, PayoutAccount
 from escrow.rails import RailError, TransferInfo, card_provider
+from escrow.services import audited
 from marketplace.models import User
 from marketplace.money import CURRENCIES, Rail, format_amount
 from notifications.push import notify_on_commit
+from smartpay import audit
 from smartpay.errors import Conflict, DomainError
 
 log = logging.getLogger(__name__)
@@ -126,6 +128,10 @@ def _create_payout(
         request_key=key,
         next_attempt_at=timezone.now(),
     )
+    note = "weekly automatic payout" if automatic else ""
+    audit.record(
+        actor, "payout.requested", payout, after=audit.snapshot(payout, audited.PAYOUT), note=note
+    )
     ledger.move(
         source=available,
         destination=external,
@@ -148,13 +154,15 @@ def _enqueue_send(payout_id: int) -> None:
         log.exception("could not enqueue payout %s; the retry task will send it", payout_id)
 
 
-def send_payout(*, payout_id: int, now_not_later: bool = False) -> Payout:
+def send_payout(
+    *, payout_id: int, now_not_later: bool = False, actor: User | None = None
+) -> Payout:
     """Make the provider Transfer for a queued or retrying payout that is due, or,
-    with ``now_not_later`` (staff's "Retry now"), without waiting out the backoff."""
+    with ``now_not_later`` (staff's "Retry now", ``actor``), without waiting out the backoff."""
     now = timezone.now()
     if not _claim(payout_id, now, ignore_backoff=now_not_later):
         return Payout.objects.get(pk=payout_id)
-    return _deliver(payout_id, now)
+    return _deliver(payout_id, now, actor)
 
 
 def _claimable(now: datetime, *, ignore_backoff: bool = False) -> Q:
@@ -175,7 +183,7 @@ def _claim(payout_id: int, now: datetime, *, ignore_backoff: bool = False) -> bo
     return claimed == 1
 
 
-def _deliver(payout_id: int, now: datetime) -> Payout:
+def _deliver(payout_id: int, now: datetime, actor: User | None = None) -> Payout:
     """Call the provider for a payout this worker has claimed, then record the result."""
     payout = Payout.objects.select_related("account").get(pk=payout_id)
     try:
@@ -187,15 +195,16 @@ def _deliver(payout_id: int, now: datetime) -> Payout:
             idempotency_key=f"payout-{payout.pk}",
         )
     except RailError as error:
-        return _record_failure(payout_id, error, now)
-    return _record_paid(payout_id, info)
+        return _record_failure(payout_id, error, now, actor)
+    return _record_paid(payout_id, info, actor)
 
 
 @transaction.atomic(durable=True)
-def _record_paid(payout_id: int, info: TransferInfo) -> Payout:
+def _record_paid(payout_id: int, info: TransferInfo, actor: User | None) -> Payout:
     payout = Payout.objects.select_for_update().get(pk=payout_id)
     if payout.status != Payout.Status.SENDING:
         return payout
+    before = audit.snapshot(payout, audited.PAYOUT)
     payout.status = Payout.Status.PAID
     payout.provider_transfer_id = info.id
     payout.paid_at = timezone.now()
@@ -203,21 +212,37 @@ def _record_paid(payout_id: int, info: TransferInfo) -> Payout:
     payout.next_attempt_at = None
     payout.failure_message = ""
     payout.save()
+    audit.record(
+        actor,
+        "payout.paid",
+        payout,
+        before=before,
+        after=audit.snapshot(payout, audited.PAYOUT),
+        note=info.id,
+    )
     _tell(payout, "Payout sent", f"{_amount(payout)} is on its way to your account.")
     return payout
 
 
 @transaction.atomic(durable=True)
-def _record_failure(payout_id: int, error: RailError, now: datetime) -> Payout:
+def _record_failure(payout_id: int, error: RailError, now: datetime, actor: User | None) -> Payout:
     payout = Payout.objects.select_for_update().get(pk=payout_id)
     if payout.status != Payout.Status.SENDING:
         return payout
+    before = audit.snapshot(payout, audited.PAYOUT)
     payout.attempts += 1
     payout.failure_message = error.message[:500]
     if error.permanent or payout.attempts >= settings.PAYOUT_MAX_ATTEMPTS:
         payout.status = Payout.Status.FAILED
         payout.next_attempt_at = None
         payout.save()
+        audit.record(
+            actor,
+            "payout.failed",
+            payout,
+            before=before,
+            after=audit.snapshot(payout, audited.PAYOUT),
+        )
         _give_back(payout, int(payout.amount), f"payout-return:{payout.pk}", "failed")
         _tell(
             payout,
@@ -229,6 +254,13 @@ def _record_failure(payout_id: int, error: RailError, now: datetime) -> Payout:
         payout.status = Payout.Status.RETRYING
         payout.next_attempt_at = now + backoff(payout.attempts)
         payout.save()
+        audit.record(
+            actor,
+            "payout.retry_scheduled",
+            payout,
+            before=before,
+            after=audit.snapshot(payout, audited.PAYOUT),
+        )
         log.warning("payout %s failed (%s); retrying", payout.pk, error.message)
     return payout
 
@@ -271,10 +303,18 @@ def reverse_payout(*, transfer_id: str, amount_reversed: int) -> Payout | None:
         if increase <= 0:
             return payout
         _give_back(payout, increase, f"reversal:{payout.pk}:{total}", "reversed")
+        before = audit.snapshot(payout, audited.PAYOUT)
         payout.reversed_amount = Decimal(total)
         if total >= payout.amount:
             payout.status = Payout.Status.REVERSED
         payout.save(update_fields=["reversed_amount", "status", "updated_at"])
+        audit.record(
+            None,
+            "payout.reversed",
+            payout,
+            before=before,
+            after=audit.snapshot(payout, audited.PAYOUT),
+        )
         _tell(
             payout,
             "Payout reversed",

@@ -35,8 +35,10 @@ from escrow.models import (
     WebhookEvent,
 )
 from escrow.rails import BalanceEntry, RailError, card_provider
-from marketplace.models import Milestone
+from escrow.services import audited
+from marketplace.models import Milestone, User
 from marketplace.money import CURRENCIES, Rail, format_amount
+from smartpay import audit
 
 log = logging.getLogger(__name__)
 Kind = LedgerAccount.Kind
@@ -86,7 +88,7 @@ class Findings:
         self.breaches.append(sentence)
 
 
-def reconcile(*, now: datetime | None = None) -> ReconciliationReport:
+def reconcile(*, now: datetime | None = None, actor: User | None = None) -> ReconciliationReport:
     """Run every check and store what was found; returns the finished report.
 
     The provider and the chain are read first, outside any transaction; the ledger is
@@ -94,6 +96,8 @@ def reconcile(*, now: datetime | None = None) -> ReconciliationReport:
     The chain is read at the block chain sync has applied; if sync commits more before
     the snapshot starts, the chain is read again.
     ``now`` stamps the report's finish (tests pass a fixed time).
+    The audit log gets the runs that found a problem, and every run staff start
+    (``actor``); a clean scheduled run leaves only its report.
     """
     report = ReconciliationReport.objects.create()
     findings = Findings()
@@ -130,7 +134,11 @@ def reconcile(*, now: datetime | None = None) -> ReconciliationReport:
     report.checked_transfers = findings.checked_transfers
     report.checked_provider_entries = findings.checked_provider_entries
     report.finished_at = now or timezone.now()
-    report.save()
+    with transaction.atomic():
+        report.save()
+        if not report.ok or actor is not None:
+            action = "reconciliation.ran" if report.ok else "reconciliation.drift_found"
+            audit.record(actor, action, report, after=audit.snapshot(report, audited.REPORT))
     if findings.breaches:
         alert_staff(report, findings.breaches)
     elif findings.problems:

@@ -23,6 +23,7 @@ from django.utils import timezone
 from escrow import ledger
 from escrow.models import Funding, LedgerAccount, Refund, RefundRequest
 from escrow.rails import RailError, card_provider
+from escrow.services import audited
 from escrow.services.funding import funding_of
 from escrow.services.holds import ensure_not_frozen
 from escrow.services.locks import require_active_card_contract
@@ -36,6 +37,7 @@ from marketplace.services.contracts import (
     workroom_url,
 )
 from notifications.push import notify_on_commit
+from smartpay import audit
 from smartpay.errors import Conflict, DomainError, InvalidTransition, NotFoundError
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,14 @@ def _require_funded(milestone: Milestone) -> None:
         )
 
 
+def _require_disputed(milestone: Milestone) -> None:
+    if milestone.status != Milestone.Status.DISPUTED:
+        raise InvalidTransition(
+            "Only a disputed milestone can be refunded by a dispute's decision; this one is "
+            f"{milestone.get_status_display().lower()}."
+        )
+
+
 def request_refund(
     *, actor: User, milestone_id: int, reason: str, destination: str = "card"
 ) -> RefundRequest:
@@ -104,6 +114,13 @@ def request_refund(
             reason=reason,
             destination=destination,
             respond_by=timezone.now() + timedelta(days=settings.REFUND_RESPONSE_DAYS),
+        )
+        audit.record(
+            actor,
+            "refund_request.opened",
+            refund_request,
+            after=audit.snapshot(refund_request, audited.REFUND_REQUEST),
+            note=reason,
         )
         record_activity(
             contract,
@@ -142,16 +159,24 @@ def _lock_request(actor: User, refund_request_id: int, role: str) -> tuple[Contr
     return contract, refund_request
 
 
-def _close_request(refund_request: RefundRequest, status: str) -> None:
+def _close_request(refund_request: RefundRequest, status: str, actor: User | None) -> None:
+    before = audit.snapshot(refund_request, audited.REFUND_REQUEST)
     refund_request.status = status
     refund_request.closed_at = timezone.now()
     refund_request.save(update_fields=["status", "closed_at"])
+    audit.record(
+        actor,
+        f"refund_request.{status}",
+        refund_request,
+        before=before,
+        after=audit.snapshot(refund_request, audited.REFUND_REQUEST),
+    )
 
 
 def withdraw_refund_request(*, actor: User, refund_request_id: int) -> RefundRequest:
     with transaction.atomic(durable=True):
         contract, refund_request = _lock_request(actor, refund_request_id, "client")
-        _close_request(refund_request, RefundRequest.Status.WITHDRAWN)
+        _close_request(refund_request, RefundRequest.Status.WITHDRAWN, actor)
         record_activity(
             contract, actor, "refund_request_withdrawn", "The refund request was withdrawn."
         )
@@ -162,7 +187,7 @@ def decline_refund_request(*, actor: User, refund_request_id: int) -> RefundRequ
     """The freelancer says no; the client may open a dispute instead."""
     with transaction.atomic(durable=True):
         contract, refund_request = _lock_request(actor, refund_request_id, "freelancer")
-        _close_request(refund_request, RefundRequest.Status.DECLINED)
+        _close_request(refund_request, RefundRequest.Status.DECLINED, actor)
         record_activity(
             contract,
             actor,
@@ -180,16 +205,37 @@ def refund_milestone(*, actor: User, milestone_id: int, destination: str | None 
     with transaction.atomic(durable=True):
         contract, milestone = lock_milestone(milestone_id, actor=actor, role="freelancer")
         require_active_card_contract(contract)
+        before = audit.snapshot(milestone, audited.MILESTONE)
         refund = refund_locked(milestone, contract=contract, actor=actor, destination=destination)
+        _audit_refund(actor, milestone, before, refund)
         complete_contract_if_done(contract)
     return refund
 
 
+def _audit_refund(
+    actor: User | None, milestone: Milestone, before: audit.Snapshot, refund: Refund
+) -> None:
+    after = audit.snapshot(milestone, audited.MILESTONE)
+    after["refund"] = audit.snapshot(refund, audited.REFUND)
+    audit.record(actor, "milestone.refunded", milestone, before=before, after=after)
+
+
 def refund_locked(
-    milestone: Milestone, *, contract: Contract, actor: User | None, destination: str | None
+    milestone: Milestone,
+    *,
+    contract: Contract,
+    actor: User | None,
+    destination: str | None,
+    to_status: str = Milestone.Status.REFUNDED,
 ) -> Refund:
-    """Refund a funded milestone; the caller holds the contract and milestone locks."""
-    _require_funded(milestone)
+    """Refund a funded milestone; the caller holds the contract and milestone locks.
+
+    ``to_status=RESOLVED`` refunds a disputed milestone whose dispute gave the
+    freelancer nothing (the disputes app's decision), back the way it was paid."""
+    if to_status == Milestone.Status.RESOLVED:
+        _require_disputed(milestone)
+    else:
+        _require_funded(milestone)
     ensure_not_frozen(milestone)
     open_request = (
         RefundRequest.objects.select_for_update()
@@ -235,9 +281,9 @@ def refund_locked(
         refund_id = refund.pk
         transaction.on_commit(lambda: send_card_refund_task.delay(refund_id))
     if open_request is not None:
-        _close_request(open_request, RefundRequest.Status.ACCEPTED)
+        _close_request(open_request, RefundRequest.Status.ACCEPTED, actor)
     lifecycle.transition_milestone(
-        milestone, Milestone.Status.REFUNDED, actor=actor, note=refund.get_destination_display()
+        milestone, to_status, actor=actor, note=refund.get_destination_display()
     )
     who = actor.display_name if actor else "SmartPay (the request went unanswered)"
     record_activity(
@@ -256,9 +302,10 @@ def refund_locked(
     return refund
 
 
-def send_card_refund(*, refund_id: int) -> Refund:
+def send_card_refund(*, refund_id: int, actor: User | None = None) -> Refund:
     """Ask the provider to refund the card; outside any transaction. The provider's
-    idempotency key makes a repeated call (retry, twin worker) refund once."""
+    idempotency key makes a repeated call (retry, twin worker) refund once. ``actor``
+    is the staff member who pressed "send now" in the admin, if one did."""
     refund = Refund.objects.select_related("funding").get(pk=refund_id)
     if refund.status != Refund.Status.PENDING or refund.provider_refund_id:
         return refund
@@ -273,9 +320,21 @@ def send_card_refund(*, refund_id: int) -> Refund:
         )
     except RailError as error:
         return _refund_attempt_failed(refund, error)
-    Refund.objects.filter(pk=refund.pk, provider_refund_id__isnull=True).update(
-        provider_refund_id=info.id, attempts=refund.attempts + 1, updated_at=timezone.now()
-    )
+    with transaction.atomic():
+        before = audit.snapshot(refund, audited.REFUND)
+        sent = Refund.objects.filter(pk=refund.pk, provider_refund_id__isnull=True).update(
+            provider_refund_id=info.id, attempts=refund.attempts + 1, updated_at=timezone.now()
+        )
+        if sent:
+            refund.refresh_from_db()
+            audit.record(
+                actor,
+                "refund.sent",
+                refund,
+                before=before,
+                after=audit.snapshot(refund, audited.REFUND),
+                note=info.id,
+            )
     if info.status in ("succeeded", "failed", "canceled"):
         confirm_card_refund(provider_refund_id=info.id, status=info.status)
     refund.refresh_from_db()
@@ -284,6 +343,7 @@ def send_card_refund(*, refund_id: int) -> Refund:
 
 def _refund_attempt_failed(refund: Refund, error: RailError) -> Refund:
     attempts = refund.attempts + 1
+    before = audit.snapshot(refund, audited.REFUND)
     if error.permanent or attempts >= MAX_ATTEMPTS:
         with transaction.atomic():
             locked = Refund.objects.select_for_update().get(pk=refund.pk)
@@ -291,13 +351,16 @@ def _refund_attempt_failed(refund: Refund, error: RailError) -> Refund:
                 _return_to_balance(locked, error.message)
         refund.refresh_from_db()
         return refund
-    Refund.objects.filter(pk=refund.pk).update(
-        attempts=attempts,
-        next_attempt_at=timezone.now() + timedelta(minutes=2**attempts),
-        failure_message=error.message[:500],
-        updated_at=timezone.now(),
-    )
-    refund.refresh_from_db()
+    with transaction.atomic():
+        Refund.objects.filter(pk=refund.pk).update(
+            attempts=attempts,
+            next_attempt_at=timezone.now() + timedelta(minutes=2**attempts),
+            failure_message=error.message[:500],
+            updated_at=timezone.now(),
+        )
+        refund.refresh_from_db()
+        after = audit.snapshot(refund, audited.REFUND)
+        audit.record(None, "refund.retry_scheduled", refund, before=before, after=after)
     return refund
 
 
@@ -310,9 +373,18 @@ def _return_to_balance(refund: Refund, message: str) -> None:
         key=f"card-refund-back:{refund.pk}",
         memo="Card refund failed; kept in balance",
     )
+    before = audit.snapshot(refund, audited.REFUND)
     refund.status = Refund.Status.FAILED
     refund.failure_message = (message or "The card refund failed.")[:500]
     refund.save(update_fields=["status", "failure_message", "updated_at"])
+    audit.record(
+        None,
+        "refund.failed",
+        refund,
+        before=before,
+        after=audit.snapshot(refund, audited.REFUND),
+        note=refund.failure_message,
+    )
     notify_on_commit(
         refund.client_id,
         "refund_failed",
@@ -332,8 +404,16 @@ def confirm_card_refund(*, provider_refund_id: str, status: str) -> Refund | Non
         if refund.status != Refund.Status.PENDING:
             return refund
         if status == "succeeded":
+            before = audit.snapshot(refund, audited.REFUND)
             refund.status = Refund.Status.SUCCEEDED
             refund.save(update_fields=["status", "updated_at"])
+            audit.record(
+                None,
+                "refund.succeeded",
+                refund,
+                before=before,
+                after=audit.snapshot(refund, audited.REFUND),
+            )
         elif status in ("failed", "canceled"):
             _return_to_balance(refund, f"The card refund {status}.")
     return refund
@@ -351,13 +431,15 @@ def accept_lapsed_refund_requests(*, now: datetime | None = None) -> int:
             if locked.status != RefundRequest.Status.OPEN:
                 continue
             if milestone.status != Milestone.Status.FUNDED or contract.status != "active":
-                _close_request(locked, RefundRequest.Status.LAPSED)
+                _close_request(locked, RefundRequest.Status.LAPSED, None)
                 continue
+            before = audit.snapshot(milestone, audited.MILESTONE)
             try:
-                refund_locked(milestone, contract=contract, actor=None, destination=None)
+                refund = refund_locked(milestone, contract=contract, actor=None, destination=None)
             except DomainError as error:  # frozen by a chargeback, say: try again later
                 log.info("refund request %s waits: %s", locked.pk, error.detail)
                 continue
+            _audit_refund(None, milestone, before, refund)
             complete_contract_if_done(contract)
             done += 1
     return done

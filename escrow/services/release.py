@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from escrow import ledger
 from escrow.models import LedgerAccount, Release, ReviewReminder
+from escrow.services import audited
 from escrow.services.holds import ensure_not_frozen, is_frozen
 from escrow.services.locks import require_active_card_contract
 from marketplace import lifecycle
@@ -29,6 +30,7 @@ from marketplace.services.contracts import (
     workroom_url,
 )
 from notifications.push import notify_on_commit
+from smartpay import audit
 from smartpay.errors import DomainError, InvalidTransition
 
 log = logging.getLogger(__name__)
@@ -52,9 +54,11 @@ def approve_milestone(*, actor: User, milestone_id: int, amount: int | None = No
                 f"Only submitted work can be approved; this milestone is "
                 f"{milestone.get_status_display().lower()}.",
             )
+        before = audit.snapshot(milestone, audited.MILESTONE)
         release = release_locked(
             milestone, contract=contract, actor=actor, amount=amount, note="Approved by the client"
         )
+        _audit_release(actor, milestone, before, release)
         complete_contract_if_done(contract)
     return release
 
@@ -107,6 +111,14 @@ def release_locked(
     # as late as possible and held only until the commit.
     _pay_out(milestone, escrow, [(ledger.fee_account(contract.currency), fee, "fee")])
     return release
+
+
+def _audit_release(
+    actor: User | None, milestone: Milestone, before: audit.Snapshot, release: Release
+) -> None:
+    after = audit.snapshot(milestone, audited.MILESTONE)
+    after["release"] = audit.snapshot(release, audited.RELEASE)
+    audit.record(actor, "milestone.released", milestone, before=before, after=after)
 
 
 def _pay_out(
@@ -174,13 +186,15 @@ def _auto_release(milestone_id: int, now: datetime) -> int:
         due = milestone.review_deadline is not None and milestone.review_deadline <= now
         if milestone.status != Milestone.Status.SUBMITTED or not due or is_frozen(milestone):
             return 0
-        release_locked(
+        before = audit.snapshot(milestone, audited.MILESTONE)
+        release = release_locked(
             milestone,
             contract=contract,
             actor=None,
             amount=None,
             note=f"Released automatically after {settings.ESCROW_REVIEW_DAYS} days",
         )
+        _audit_release(None, milestone, before, release)
         complete_contract_if_done(contract)
     return 1
 
@@ -238,6 +252,14 @@ def make_releases_available(*, now: datetime | None = None) -> int:
             )
             if claimed != 1:
                 continue
+            status = {"status": Release.Status.PENDING}
+            audit.record(
+                None,
+                "release.available",
+                release,
+                before=status,
+                after={"status": Release.Status.AVAILABLE},
+            )
             if release.freelancer_amount:
                 freelancer = release.freelancer
                 ledger.move(

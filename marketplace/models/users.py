@@ -12,6 +12,19 @@ ARBITERS_GROUP = "arbiters"
 RESOLVE_PERMISSION = "marketplace.resolve_disputes"
 
 
+def holds_resolve_permission() -> models.Q:
+    """Users granted the arbiter permission through a group or directly. Django gives a
+    superuser every permission implicitly; that alone does not make anyone an arbiter."""
+    app_label, codename = RESOLVE_PERMISSION.split(".")
+    return models.Q(
+        groups__permissions__codename=codename,
+        groups__permissions__content_type__app_label=app_label,
+    ) | models.Q(
+        user_permissions__codename=codename,
+        user_permissions__content_type__app_label=app_label,
+    )
+
+
 class UserManager(BaseUserManager["User"]):
     """Users log in with their e-mail address; there is no username."""
 
@@ -69,7 +82,17 @@ class User(AbstractUser):
 
     @property
     def is_arbiter(self) -> bool:
-        return self.is_active and self.is_staff and self.has_perm(RESOLVE_PERMISSION)
+        """Active staff granted the arbiter permission (the ``arbiters`` group, or
+        directly); a superuser is an arbiter only when granted it as well."""
+        if not (self.is_active and self.is_staff):
+            return False
+        if not self.is_superuser:
+            return self.has_perm(RESOLVE_PERMISSION)
+        cached = getattr(self, "_explicit_arbiter", None)
+        if cached is None:
+            cached = User.objects.filter(pk=self.pk).filter(holds_resolve_permission()).exists()
+            self._explicit_arbiter = cached
+        return cached
 
     @property
     def roles(self) -> list[str]:

@@ -17,7 +17,9 @@ from marketplace import lifecycle
 from marketplace.models import Contract, ContractActivity, Job, Milestone, Proposal, User
 from marketplace.money import CURRENCIES, Rail
 from marketplace.permissions import UNVERIFIED_DETAIL, has_verified_email
+from marketplace.services import audited
 from notifications.push import notify_on_commit
+from smartpay import audit
 from smartpay.errors import Conflict, DomainError, NotAllowed, NotFoundError
 
 OPEN_PROPOSAL_STATUSES = (Proposal.Status.SUBMITTED, Proposal.Status.SHORTLISTED)
@@ -147,6 +149,9 @@ def offer_contract(*, actor: User, proposal_id: int, rail: str | None = None) ->
         )
         proposal.status = Proposal.Status.ACCEPTED
         proposal.save(update_fields=["status", "updated_at"])
+        audit.record(
+            actor, "contract.offered", contract, after=audit.snapshot(contract, audited.CONTRACT)
+        )
         record_activity(contract, actor, "offer_sent", f"{actor.display_name} sent an offer.")
         notify_on_commit(
             proposal.freelancer_id, "offer_sent", f"New offer: {job.title}", offer_url(contract)
@@ -179,6 +184,7 @@ def accept_offer(*, actor: User, contract_id: int) -> Contract:
     require_verified(actor)
     with transaction.atomic():
         job, contract = _lock_offer(actor, contract_id, "freelancer")
+        before = audit.snapshot(contract, audited.CONTRACT)
         contract.status = Contract.Status.ACTIVE
         contract.accepted_at = timezone.now()
         contract.save(update_fields=["status", "accepted_at"])
@@ -195,6 +201,13 @@ def accept_offer(*, actor: User, contract_id: int) -> Contract:
         )
         record_activity(
             contract, actor, "offer_accepted", f"{actor.display_name} accepted the offer."
+        )
+        audit.record(
+            actor,
+            "contract.accepted",
+            contract,
+            before=before,
+            after=audit.snapshot(contract, audited.CONTRACT),
         )
         url = workroom_url(contract)
         notify_on_commit(contract.client_id, "offer_accepted", f"Offer accepted: {job.title}", url)
@@ -223,8 +236,13 @@ def withdraw_offer(*, actor: User, contract_id: int) -> Contract:
 
 
 def _close_offer(actor: User, job: Job, contract: Contract, status: str, said: str) -> Contract:
+    before = audit.snapshot(contract, audited.CONTRACT)
     contract.status = status
     contract.save(update_fields=["status"])
+    action = "contract.declined" if status == Contract.Status.DECLINED else "contract.withdrawn"
+    audit.record(
+        actor, action, contract, before=before, after=audit.snapshot(contract, audited.CONTRACT)
+    )
     # The proposal has had its answer either way; a new offer needs another proposal.
     Proposal.objects.filter(pk=contract.proposal_id).update(
         status=Proposal.Status.DECLINED, updated_at=timezone.now()
@@ -253,9 +271,17 @@ def complete_contract_if_done(contract: Contract) -> bool:
         statuses = set(locked.milestones.values_list("status", flat=True))
         if not statuses or not statuses <= lifecycle.FINAL:
             return False
+        before = audit.snapshot(locked, audited.CONTRACT)
         locked.status = Contract.Status.COMPLETED
         locked.completed_at = timezone.now()
         locked.save(update_fields=["status", "completed_at"])
+        audit.record(
+            None,
+            "contract.completed",
+            locked,
+            before=before,
+            after=audit.snapshot(locked, audited.CONTRACT),
+        )
         record_activity(locked, None, "contract_completed", "The contract is complete.")
         # Imported here: profiles is another area's module and depends on nothing of ours.
         from marketplace.services.profiles import record_contract_completed

@@ -14,7 +14,9 @@ from marketplace.models import Category, Job, JobInvite, Skill, User
 from marketplace.money import AMOUNT_DIGITS, CURRENCIES
 from marketplace.permissions import UNVERIFIED_DETAIL, has_verified_email
 from marketplace.selectors.jobs import visible_jobs
+from marketplace.services import audited
 from notifications.push import notify_on_commit
+from smartpay import audit
 from smartpay.errors import Conflict, DomainError, InvalidTransition, NotAllowed, NotFoundError
 
 EDITABLE_STATUSES = (Job.Status.DRAFT, Job.Status.OPEN)
@@ -103,6 +105,7 @@ def create_job(
             published_at=timezone.now() if publish else None,
         )
         job.skills.set(skills)
+        audit.record(actor, "job.created", job, after=audit.snapshot(job, audited.JOB))
     return job
 
 
@@ -135,11 +138,15 @@ def update_job(*, actor: User, job_id: int, **changes: Any) -> Job:
                 "The currency cannot change once proposals arrived.", code="job_has_proposals"
             )
         skills = changes.pop("skills", None)
+        before = audit.snapshot(job, audited.JOB)
         for name, value in changes.items():
             setattr(job, name, value.strip() if isinstance(value, str) else value)
         job.save()
         if skills is not None:
             job.skills.set(skills)
+        audit.record(
+            actor, "job.updated", job, before=before, after=audit.snapshot(job, audited.JOB)
+        )
     return job
 
 
@@ -154,9 +161,13 @@ def publish_job(*, actor: User, job_id: int) -> Job:
             raise DomainError(
                 "The deadline has passed; change it before publishing.", code="deadline_in_past"
             )
+        before = audit.snapshot(job, audited.JOB)
         job.status = Job.Status.OPEN
         job.published_at = timezone.now()
         job.save(update_fields=["status", "published_at", "updated_at"])
+        audit.record(
+            actor, "job.published", job, before=before, after=audit.snapshot(job, audited.JOB)
+        )
     return job
 
 
@@ -166,8 +177,12 @@ def close_job(*, actor: User, job_id: int) -> Job:
         job = _own_job_for_update(actor, job_id)
         if job.status != Job.Status.OPEN:
             raise InvalidTransition("Only an open job can be closed.", code="job_not_open")
+        before = audit.snapshot(job, audited.JOB)
         job.status = Job.Status.CLOSED
         job.save(update_fields=["status", "updated_at"])
+        audit.record(
+            actor, "job.closed", job, before=before, after=audit.snapshot(job, audited.JOB)
+        )
     return job
 
 
@@ -179,8 +194,12 @@ def cancel_job(*, actor: User, job_id: int) -> Job:
             raise InvalidTransition(
                 "Only a draft or open job can be cancelled.", code="job_not_cancellable"
             )
+        before = audit.snapshot(job, audited.JOB)
         job.status = Job.Status.CANCELLED
         job.save(update_fields=["status", "updated_at"])
+        audit.record(
+            actor, "job.cancelled", job, before=before, after=audit.snapshot(job, audited.JOB)
+        )
     return job
 
 
@@ -206,6 +225,7 @@ def invite_freelancer(
                 )
         except IntegrityError:
             raise Conflict("That freelancer is already invited.", code="already_invited") from None
+        audit.record(actor, "job.invited", invite, after=audit.snapshot(invite, audited.INVITE))
         notify_on_commit(
             freelancer.pk,
             "job_invite",

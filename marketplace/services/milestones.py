@@ -30,6 +30,7 @@ from marketplace.models import (
     User,
 )
 from marketplace.money import Rail, format_amount
+from marketplace.services import audited
 from marketplace.services.contracts import (
     complete_contract_if_done,
     lock_milestone,
@@ -38,6 +39,7 @@ from marketplace.services.contracts import (
     workroom_url,
 )
 from notifications.push import notify_on_commit
+from smartpay import audit
 from smartpay.errors import Conflict, DomainError, InvalidTransition, NotAllowed
 
 MAX_FILES = 10
@@ -209,6 +211,9 @@ def add_milestone(
             amount=int(amount),
             due_date=due_date,
         )
+        audit.record(
+            actor, "milestone.added", milestone, after=audit.snapshot(milestone, audited.MILESTONE)
+        )
         _tell_freelancer(
             contract,
             actor,
@@ -234,6 +239,7 @@ def update_milestone(
     _check_terms(title, amount)
     with transaction.atomic():
         contract, milestone = _lock_draft(actor, milestone_id)
+        before = audit.snapshot(milestone, audited.MILESTONE)
         changes = []
         if title is not None and title.strip() != milestone.title:
             milestone.title = title.strip()
@@ -246,6 +252,13 @@ def update_milestone(
             changes.append("due date")
         if changes:
             milestone.save(update_fields=["title", "amount", "due_date", "updated_at"])
+            audit.record(
+                actor,
+                "milestone.updated",
+                milestone,
+                before=before,
+                after=audit.snapshot(milestone, audited.MILESTONE),
+            )
             _tell_freelancer(
                 contract,
                 actor,
@@ -263,6 +276,12 @@ def remove_milestone(*, actor: User, milestone_id: int) -> Contract:
         if contract.milestones.count() == 1:
             raise Conflict("A contract keeps at least one milestone.", code="last_milestone")
         position, title = milestone.position, milestone.title
+        audit.record(
+            actor,
+            "milestone.removed",
+            milestone,
+            before=audit.snapshot(milestone, audited.MILESTONE),
+        )
         milestone.delete()
         # Ascending order: each row moves into the gap the previous one left.
         for later in contract.milestones.select_for_update().filter(position__gt=position):
@@ -349,12 +368,22 @@ def submit_milestone(
         with transaction.atomic():
             contract, milestone = _lock_milestone_as(actor, milestone_id, "freelancer")
             _require_card_rail(contract)
+            before = audit.snapshot(milestone, audited.MILESTONE)
             lifecycle.transition_milestone(
                 milestone, Milestone.Status.SUBMITTED, actor=actor, note=message[:200]
             )
             milestone.review_deadline = timezone.now() + timedelta(days=settings.ESCROW_REVIEW_DAYS)
             milestone.save(update_fields=["review_deadline", "updated_at"])
             submission = store_submission(milestone, actor, message, checked, stored)
+            note = f"submission {submission.number}"
+            audit.record(
+                actor,
+                "milestone.submitted",
+                milestone,
+                before=before,
+                after=audit.snapshot(milestone, audited.MILESTONE),
+                note=note,
+            )
             record_activity(
                 contract,
                 actor,
@@ -396,6 +425,7 @@ def request_revision(*, actor: User, milestone_id: int, reason: str) -> Revision
                 "Only submitted work can be sent back for a revision; this milestone is "
                 f"{milestone.get_status_display().lower()}."
             )
+        before = audit.snapshot(milestone, audited.MILESTONE)
         lifecycle.transition_milestone(
             milestone, Milestone.Status.FUNDED, actor=actor, note=reason[:200]
         )
@@ -403,6 +433,15 @@ def request_revision(*, actor: User, milestone_id: int, reason: str) -> Revision
         milestone.save(update_fields=["review_deadline", "updated_at"])
         revision = RevisionRequest.objects.create(
             milestone=milestone, reason=reason, requested_by=actor
+        )
+        after = audit.snapshot(milestone, audited.MILESTONE)
+        audit.record(
+            actor,
+            "milestone.revision_requested",
+            milestone,
+            before=before,
+            after=after,
+            note=reason[:500],
         )
         record_activity(
             contract,

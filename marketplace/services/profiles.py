@@ -21,6 +21,8 @@ from django.db.models import Q
 
 from marketplace.models import Contract, PortfolioItem, Profile, Skill, User
 from marketplace.money import CURRENCIES
+from marketplace.services import audited
+from smartpay import audit
 from smartpay.errors import DomainError, InvalidTransition, NotFoundError
 
 MAX_SKILLS = 20
@@ -257,6 +259,7 @@ def update_profile(
     )
     with transaction.atomic():
         profile = _locked_profile(actor)
+        before = audit.snapshot(profile, audited.PROFILE)
         for name, value in clean.fields.items():
             setattr(profile, name, value)
         replaced_avatar = profile.avatar.name if profile.avatar and avatar is not UNSET else ""
@@ -267,6 +270,13 @@ def update_profile(
         profile.save()
         if clean.skills is not None:
             profile.skills.set(clean.skills)
+        audit.record(
+            actor,
+            "profile.updated",
+            profile,
+            before=before,
+            after=audit.snapshot(profile, audited.PROFILE),
+        )
         if replaced_avatar:
             storage = profile.avatar.storage
             # The old image goes only once the new state is durable.
@@ -305,6 +315,9 @@ def add_portfolio_item(
         if file is not None:
             item.file.save(file.name or "file", file, save=False)
         item.save()
+        audit.record(
+            actor, "portfolio_item.added", item, after=audit.snapshot(item, audited.PORTFOLIO_ITEM)
+        )
     return item
 
 
@@ -320,6 +333,12 @@ def remove_portfolio_item(*, actor: User, item_id: int) -> None:
             raise NotFoundError("No portfolio item with that id is yours.")
         stored = item.file.name if item.file else ""
         storage = item.file.storage
+        audit.record(
+            actor,
+            "portfolio_item.removed",
+            item,
+            before=audit.snapshot(item, audited.PORTFOLIO_ITEM),
+        )
         item.delete()
         if stored:
             # The row is gone either way; the file goes once the delete is durable.

@@ -17,8 +17,10 @@ from marketplace.models import Job, Proposal, ProposalMilestone, User
 from marketplace.money import AMOUNT_DIGITS
 from marketplace.selectors.jobs import visible_jobs
 from marketplace.selectors.proposals import visible_proposals
+from marketplace.services import audited
 from marketplace.services.jobs import ensure_verified
 from notifications.push import notify_on_commit
+from smartpay import audit
 from smartpay.errors import Conflict, DomainError, InvalidTransition, NotAllowed, NotFoundError
 
 MAX_MILESTONES = 20
@@ -116,6 +118,9 @@ def submit_proposal(
         except IntegrityError:
             raise Conflict("You already proposed on this job.", code="already_proposed") from None
         _write_plan(proposal, milestones)
+        audit.record(
+            actor, "proposal.submitted", proposal, after=audit.snapshot(proposal, audited.PROPOSAL)
+        )
         notify_on_commit(
             job.client_id,
             "proposal_submitted",
@@ -184,6 +189,7 @@ def update_proposal(
                 for m in proposal.milestones.all()
             ]
             computed = check_plan(current, currency, proposal.job, total)
+        before = audit.snapshot(proposal, audited.PROPOSAL)
         if cover_letter is not None:
             proposal.cover_letter = cover_letter.strip()
         proposal.total = computed
@@ -191,6 +197,13 @@ def update_proposal(
         if milestones is not None:
             proposal.milestones.all().delete()
             _write_plan(proposal, milestones)
+        audit.record(
+            actor,
+            "proposal.updated",
+            proposal,
+            before=before,
+            after=audit.snapshot(proposal, audited.PROPOSAL),
+        )
         notify_on_commit(
             proposal.job.client_id,
             "proposal_updated",
@@ -205,8 +218,16 @@ def withdraw_proposal(*, actor: User, proposal_id: int) -> Proposal:
         proposal = _proposal_for_update(actor, proposal_id)
         _ensure_freelancer(actor, proposal)
         _ensure_undecided(proposal)
+        before = audit.snapshot(proposal, audited.PROPOSAL)
         proposal.status = Proposal.Status.WITHDRAWN
         proposal.save(update_fields=["status", "updated_at"])
+        audit.record(
+            actor,
+            "proposal.withdrawn",
+            proposal,
+            before=before,
+            after=audit.snapshot(proposal, audited.PROPOSAL),
+        )
     return proposal
 
 
@@ -217,8 +238,16 @@ def shortlist_proposal(*, actor: User, proposal_id: int) -> Proposal:
         if proposal.status == Proposal.Status.SHORTLISTED:
             return proposal
         _ensure_undecided(proposal)
+        before = audit.snapshot(proposal, audited.PROPOSAL)
         proposal.status = Proposal.Status.SHORTLISTED
         proposal.save(update_fields=["status", "updated_at"])
+        audit.record(
+            actor,
+            "proposal.shortlisted",
+            proposal,
+            before=before,
+            after=audit.snapshot(proposal, audited.PROPOSAL),
+        )
         notify_on_commit(
             proposal.freelancer_id,
             "proposal_shortlisted",
@@ -233,8 +262,16 @@ def decline_proposal(*, actor: User, proposal_id: int) -> Proposal:
         proposal = _proposal_for_update(actor, proposal_id)
         _ensure_owner(actor, proposal)
         _ensure_undecided(proposal)
+        before = audit.snapshot(proposal, audited.PROPOSAL)
         proposal.status = Proposal.Status.DECLINED
         proposal.save(update_fields=["status", "updated_at"])
+        audit.record(
+            actor,
+            "proposal.declined",
+            proposal,
+            before=before,
+            after=audit.snapshot(proposal, audited.PROPOSAL),
+        )
         notify_on_commit(
             proposal.freelancer_id,
             "proposal_declined",

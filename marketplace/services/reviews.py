@@ -19,7 +19,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from marketplace.models import Contract, ContractActivity, Profile, Review, User
+from marketplace.services import audited
 from notifications.push import notify_on_commit
+from smartpay import audit
 from smartpay.errors import Conflict, DomainError, InvalidTransition, NotFoundError
 
 # Reviews stay blind this long after completion; the window to write one is the same.
@@ -125,6 +127,7 @@ def leave_review(*, actor: User, contract_id: int, rating: int, text: str = "") 
             summary=f"{actor.display_name} left a review.",
         )
         url = reverse("contract_review", kwargs={"contract_id": contract.pk})
+        audit.record(actor, "review.left", review, after=audit.snapshot(review, audited.REVIEW))
         both = list(Review.objects.filter(contract=contract))
         if len(both) == 2:
             _publish(both, now=now)
@@ -164,6 +167,8 @@ def publish_due_reviews(now: datetime | None = None) -> int:
             .only("pk", "contract_id", "subject_id")
         )
         published = _publish(due, now=now)
+        for review in due:
+            audit.record(None, "review.published", review, after={"published_at": now})
         for contract_id in sorted({review.contract_id for review in due}):
             ContractActivity.objects.create(
                 contract_id=contract_id,

@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.db.models import Model
 from django.test import Client
 from django.urls import reverse
@@ -15,31 +14,27 @@ from django.urls import reverse
 from escrow.chain.arbiter import resolve_on_chain
 from escrow.chain.sync import sync_chain
 from escrow.models import ChainCheckpoint, ChainCursor, ChainEscrow, ChainLog, ChainTransaction
-from marketplace.models import Contract, Milestone, User
+from marketplace.models import ARBITERS_GROUP, Contract, Milestone, User
 from tests.chain.agreement import open_escrow
 from tests.chain.conftest import Chain
 from tests.chain.rail import ChainRail
-from tests.factories import PASSWORD, verified_user
-from tests.totp import totp_code
+from tests.factories import verified_user
+from tests.totp import signed_in_with_mfa
 
 pytestmark = pytest.mark.django_db
 CHAIN_MODELS = (ChainEscrow, ChainLog, ChainCursor, ChainCheckpoint, ChainTransaction)
 
 
 def logged_in(user: User) -> Client:
-    """``user`` through allauth's login with password and TOTP, as the admin requires."""
-    secret = generate_totp_secret()
-    TOTP.activate(user, secret)
-    client = Client()
-    client.post("/accounts/login/", {"login": user.email, "password": PASSWORD})
-    response = client.post("/accounts/2fa/authenticate/", {"code": totp_code(secret)})
-    assert response.status_code == 302
-    return client
+    return signed_in_with_mfa(user)
 
 
 @pytest.fixture
 def staff() -> Client:
-    return logged_in(verified_user(is_staff=True, is_superuser=True, is_client=False))
+    """Ops staff who are also arbiters (they resolve chain disputes here)."""
+    user = verified_user(is_staff=True, is_superuser=True, is_client=False)
+    user.groups.add(Group.objects.get(name=ARBITERS_GROUP))
+    return logged_in(user)
 
 
 def milestone_at(contract: Contract, index: int) -> Milestone:

@@ -51,9 +51,47 @@ DISPUTES_PRIVATE: dict[str, Callable[[User], dict[str, object]]] = {
             "dispute-offers",
             "dispute-escalate",
             "dispute-resolve",
+            "dispute-confirm",
+            "dispute-appeal",
+            "dispute-withdraw",
+            "dispute-assign",
         ],
         _dispute_pk,
     ),
     "dispute-evidence-file": _evidence_file,
     "dispute-offer-accept": _offer_pk,
 }
+
+
+# --- the parties' pages (disputes/urls.py) ---------------------------------------------------
+
+
+def _case_milestone(owner: User) -> dict[str, object]:
+    return {"pk": owned_dispute(owner).milestone_id}
+
+
+def _case_offer(owner: User) -> dict[str, object]:
+    dispute = owned_dispute(owner)
+    offer = propose_settlement(actor=owner, dispute_id=dispute.pk, freelancer_share_bps=5_000)
+    return {"pk": dispute.pk, "offer_id": offer.pk}
+
+
+DISPUTES_PRIVATE.update(
+    {
+        **dict.fromkeys(
+            [
+                "dispute_detail",
+                "dispute_respond",
+                "dispute_add_evidence",
+                "dispute_propose",
+                "dispute_escalate",
+                "dispute_withdraw",
+                "dispute_appeal",
+            ],
+            _dispute_pk,
+        ),
+        "dispute_evidence_download": _evidence_file,
+        "dispute_accept_offer": _case_offer,
+        "milestone_dispute": _case_milestone,
+    }
+)

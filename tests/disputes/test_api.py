@@ -11,8 +11,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from disputes.models import Dispute
+from escrow.models import Refund
 from marketplace.models import Contract, Milestone, User
-from tests.disputes.helpers import funded_milestone, make_arbiter, money
+from tests.disputes.helpers import funded_milestone, lapse_appeal_window, make_arbiter, money
 from tests.escrow.money import submit
 from tests.factories import verified_user
 
@@ -162,10 +163,15 @@ def test_an_arbiter_resolves_an_escalated_dispute_and_the_money_moves() -> None:
     )
     assert resolved.status_code == 200, resolved.json()
     data = resolved.json()
-    assert data["status"] == "resolved"
+    assert data["status"] == "decided"
+    assert data["status_label"] == "Decided — open to appeal"
     assert data["freelancer_share_bps"] == 7_000
     assert data["rationale"] == "Most of the work was delivered."
-    assert data["events"][-1]["kind"] == "resolved"
+    assert data["events"][-1]["kind"] == "decided"
+    assert data["appeal_due_at"] is not None
+    assert data["decided_by"] == data["arbiter"]
+    assert money(contract, milestone) == before  # open to appeal: nothing moved
+    assert lapse_appeal_window(Dispute.objects.get(pk=dispute_id)) == 1
     after = money(contract, milestone)
     assert after["escrow"] == 0
     assert after["client"] - before["client"] == 30_000
@@ -182,6 +188,7 @@ def test_an_arbiter_resolves_an_escalated_dispute_and_the_money_moves() -> None:
     assert replay.status_code == 200
     assert replay["Idempotent-Replayed"] == "true"
     assert money(contract, milestone) == after
+    assert api_for(contract.client).get(url(dispute_id)).json()["status"] == "resolved"
     again = arbiter.post(url(dispute_id, "resolve"), body, format="json")
     assert error(again) == (409, "dispute_closed")
     closed = api_for(contract.client).post(url(dispute_id, "evidence"), {"text": "Late."})
@@ -195,10 +202,17 @@ def test_an_arbiter_may_award_everything_to_the_client() -> None:
     body = {"freelancer_share_bps": 0, "rationale": "Nothing was delivered."}
     resolved = api_for(make_arbiter()).post(url(dispute_id, "resolve"), body, format="json")
     assert resolved.status_code == 200, resolved.json()
+    assert money(contract, milestone) == before
+    assert lapse_appeal_window(Dispute.objects.get(pk=dispute_id)) == 1
     after = money(contract, milestone)
-    assert after["client"] - before["client"] == 100_000
+    # Paid by card, so refunded to the card (not parked on the client's balance).
+    refund = Refund.objects.get(milestone=milestone)
+    assert (refund.destination, refund.amount) == (Refund.Destination.CARD, 100_000)
+    assert after["client"] == before["client"]
     assert after["freelancer_pending"] == before["freelancer_pending"]
     assert after["escrow"] == 0
+    milestone.refresh_from_db()
+    assert milestone.status == Milestone.Status.RESOLVED
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from celery import _state as celery_state
@@ -24,9 +25,15 @@ from tests.chain.agreement import open_escrow
 from tests.chain.conftest import Chain
 from tests.chain.rail import ChainRail
 from tests.chain.test_arbiter import escrow_on_chain, milestone_at
-from tests.disputes.helpers import make_arbiter
+from tests.disputes.helpers import lapse_appeal_window, make_arbiter
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def one_arbiter(settings: Any) -> None:
+    """These amounts are above the ETH second-arbiter threshold; one arbiter decides here."""
+    settings.DISPUTE_SECOND_ARBITER_ABOVE = {}
 
 
 def test_an_arbiter_decision_on_chain_queues_resolve_and_waits_for_sync(
@@ -43,8 +50,13 @@ def test_an_arbiter_decision_on_chain_queues_resolve_and_waits_for_sync(
         actor=arbiter, dispute_id=dispute.pk, freelancer_share_bps=7_000, rationale="Most done."
     )
     dispute.refresh_from_db()
+    assert dispute.status == Dispute.Status.DECIDED  # open to appeal: nothing sent yet
+    assert not ChainTransaction.objects.filter(milestone=milestone, kind="resolve").exists()
+    assert lapse_appeal_window(dispute) == 1
+    dispute.refresh_from_db()
     milestone.refresh_from_db()
     assert dispute.status == Dispute.Status.RESOLVING
+    assert dispute.resolved_by == arbiter
     assert dispute.freelancer_share_bps == 7_000
     assert dispute.resolved_at is None  # set when chain sync reads ``Resolved``
     row = ChainTransaction.objects.get(milestone=milestone, kind="resolve")
@@ -53,7 +65,13 @@ def test_an_arbiter_decision_on_chain_queues_resolve_and_waits_for_sync(
     # The ledger and the milestone follow the chain, not the decision.
     assert milestone.status == Milestone.Status.DISPUTED
     assert Transfer.objects.count() == transfers
-    assert list(dispute.events.values_list("kind", flat=True)) == ["opened", "resolution_sent"]
+    assert list(dispute.events.values_list("kind", flat=True)) == [
+        "opened",
+        "assigned",
+        "decided",
+        "resolution_sent",
+    ]
+    assert lapse_appeal_window(dispute) == 0  # replay: nothing more is sent
 
 
 @pytest.fixture
@@ -87,6 +105,7 @@ def test_a_dispute_opened_before_the_wallet_tx_closes_when_sync_reads_resolved(
     resolve_dispute(
         actor=make_arbiter(), dispute_id=dispute.pk, freelancer_share_bps=2_500, rationale="Part."
     )
+    assert lapse_appeal_window(dispute) == 1
     assert close_chain_resolutions() == 0  # nothing on chain yet
     row = ChainTransaction.objects.get(milestone=milestone, kind="resolve")
     send_chain_transaction(row.pk)

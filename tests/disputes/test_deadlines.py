@@ -14,7 +14,7 @@ from disputes import tasks
 from disputes.models import Dispute, DisputeEvent
 from disputes.services import open_dispute, respond_to_dispute
 from disputes.services.deadlines import remind_due_responses, settle_lapsed_disputes
-from escrow.models import Transfer
+from escrow.models import Refund, Transfer
 from marketplace.models import Contract, Milestone, User
 from marketplace.money import Rail
 from smartpay.celery import app as celery_app
@@ -88,13 +88,16 @@ def test_silence_pays_a_freelancer_opener_the_whole_milestone():
 
 
 @pytest.mark.django_db
-def test_silence_returns_the_whole_escrow_to_a_client_opener():
+def test_silence_refunds_the_whole_escrow_to_a_client_opener():
     contract, milestone, dispute = opened("client")
     before = money(contract, milestone)
     assert settle_lapsed_disputes(now=reminded(dispute)) == 1
     after = money(contract, milestone)
     assert after["escrow"] == 0
-    assert after["client"] == before["client"] + 100_000
+    # Paid by card: refunded to the card, the balance untouched.
+    refund = Refund.objects.get(milestone=milestone)
+    assert (refund.destination, refund.amount) == (Refund.Destination.CARD, 100_000)
+    assert after["client"] == before["client"]
     assert after["freelancer_pending"] == 0
     assert after["fees"] == before["fees"]
     dispute.refresh_from_db()
@@ -171,6 +174,7 @@ def test_the_task_runs_every_step_and_returns_counts():
     assert tasks.settle() == {
         "reminders": 0,
         "resolved by silence": 0,
+        "decisions executed": 0,
         "chain resolutions closed": 0,
     }
     Dispute.objects.filter(pk=dispute.pk).update(
@@ -209,3 +213,29 @@ def test_two_reminder_runs_at_once_send_one_reminder():
     results = race([lambda: remind_due_responses(now=dispute.response_due_at - DAY)] * 2)
     assert sorted(results) == [0, 1], results
     assert len(events(dispute, "reminded")) == 1
+
+
+@pytest.mark.django_db
+def test_silence_on_the_chain_rail_gives_the_case_to_an_arbiter_and_is_audited():
+    from smartpay.models import AuditEntry
+    from tests.disputes.helpers import make_arbiter
+
+    contract, _milestone, dispute = opened("client")
+    arbiter = make_arbiter()
+    lapse = reminded(dispute)
+    Contract.objects.filter(pk=contract.pk).update(rail=Rail.CHAIN)
+    assert settle_lapsed_disputes(now=lapse) == 1
+    dispute.refresh_from_db()
+    assert dispute.arbiter == arbiter
+    assert dispute.decision_due_at is not None
+    actions = list(
+        AuditEntry.objects.filter(target_id=str(dispute.pk), target_type="disputes.dispute")
+        .order_by("pk")
+        .values_list("action", "actor_id")
+    )
+    assert actions == [
+        ("dispute.opened", contract.client_id),
+        ("dispute.reminded", None),
+        ("dispute.assigned", None),
+        ("dispute.lapsed", None),
+    ]

@@ -22,9 +22,9 @@ from disputes.services import (
     resolve_dispute,
     respond_to_dispute,
 )
-from escrow.models import Release
+from escrow.models import Refund, Release
 from marketplace.models import Contract, Milestone
-from tests.disputes.helpers import funded_milestone, make_arbiter, money
+from tests.disputes.helpers import funded_milestone, lapse_appeal_window, make_arbiter, money
 from tests.escrow.money import submit
 
 pytestmark = pytest.mark.django_db
@@ -147,12 +147,20 @@ def test_an_arbiter_decides_an_escalated_dispute_with_a_split(bps: int) -> None:
         freelancer_share_bps=bps,
         rationale="The delivery matches most of the brief.",
     )
+    dispute.refresh_from_db()
+    assert dispute.status == Status.DECIDED  # open to appeal: nothing moves yet
+    assert money(contract, milestone) == before
+    assert lapse_appeal_window(dispute) == 1
     gross = 100_000 * bps // 10_000
     fee = gross * contract.fee_bps // 10_000
     after = money(contract, milestone)
     assert after["escrow"] == 0
     assert after["freelancer_pending"] == before["freelancer_pending"] + gross - fee
-    assert after["client"] == before["client"] + 100_000 - gross
+    if bps:  # the rest of a partial split goes back to the client's balance
+        assert after["client"] == before["client"] + 100_000 - gross
+    else:  # nothing to the freelancer: a full refund to the card that paid
+        assert after["client"] == before["client"]
+        assert Refund.objects.get(milestone=milestone).amount == 100_000
     assert after["fees"] == before["fees"] + fee
     dispute.refresh_from_db()
     milestone.refresh_from_db()
@@ -162,7 +170,8 @@ def test_an_arbiter_decides_an_escalated_dispute_with_a_split(bps: int) -> None:
     assert dispute.rationale == "The delivery matches most of the brief."
     assert milestone.status == Milestone.Status.RESOLVED
     assert pending_offer.status == SettlementOffer.Status.WITHDRAWN
-    assert kinds(dispute) == ["opened", "escalated", "offer", "resolved"]
+    assert kinds(dispute) == ["opened", "escalated", "assigned", "offer", "decided", "resolved"]
+    assert (dispute.arbiter, dispute.decided_by) == (arbiter, arbiter)
     contract.refresh_from_db()
     assert contract.status == Contract.Status.ACTIVE  # the second milestone is still a draft
 
@@ -222,3 +231,35 @@ def test_the_database_refuses_a_second_open_dispute_on_a_milestone() -> None:
             amount_in_dispute=1,
             response_due_at=dispute.response_due_at,
         )
+
+
+def test_every_step_writes_the_audit_log_with_before_and_after() -> None:
+    from smartpay.models import AuditEntry
+
+    contract, milestone = funded_milestone()
+    dispute = open_dispute(
+        actor=contract.client, milestone_id=milestone.pk, reason="quality", description="Bad."
+    )
+    respond_to_dispute(actor=contract.freelancer, dispute_id=dispute.pk, text="It is fine.")
+    add_evidence(actor=contract.client, dispute_id=dispute.pk, text="See the brief.")
+    offer = propose_settlement(
+        actor=contract.client, dispute_id=dispute.pk, freelancer_share_bps=3_000
+    )
+    accept_settlement(actor=contract.freelancer, offer_id=offer.pk)
+    entries = AuditEntry.objects.order_by("pk")
+    on_dispute = entries.filter(target_type="disputes.dispute", target_id=str(dispute.pk))
+    assert list(on_dispute.values_list("action", flat=True)) == [
+        "dispute.opened",
+        "dispute.responded",
+        "dispute.evidence_added",
+        "dispute.offer_accepted",
+    ]
+    responded = on_dispute.get(action="dispute.responded")
+    assert (responded.before or {}).get("status") == "open"
+    assert (responded.after or {}).get("status") == "responded"
+    accepted = on_dispute.get(action="dispute.offer_accepted")
+    assert accepted.actor == contract.freelancer
+    assert (accepted.after or {}).get("status") == "settled"
+    made = entries.get(action="dispute.offer_made")
+    assert made.target_id == str(offer.pk)
+    assert (made.after or {}).get("freelancer_share_bps") == 3_000

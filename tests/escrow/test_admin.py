@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.conf import settings
 from django.contrib.admin.sites import site
 from django.db.models import Model
@@ -44,8 +43,8 @@ from tests.escrow.money import (
     submit,
     top_up,
 )
-from tests.factories import PASSWORD, verified_user
-from tests.totp import totp_code
+from tests.factories import verified_user
+from tests.totp import signed_in_with_mfa
 
 pytestmark = pytest.mark.django_db
 MONEY_MODELS = (
@@ -71,14 +70,9 @@ class Staff(Client):
 def staff() -> Staff:
     """A superuser logged in through allauth with password and TOTP, as the admin requires."""
     user = verified_user(is_staff=True, is_superuser=True)
-    secret = generate_totp_secret()
-    TOTP.activate(user, secret)
     client = Staff()
     client.user = user
-    client.post("/accounts/login/", {"login": user.email, "password": PASSWORD})
-    assert (
-        client.post("/accounts/2fa/authenticate/", {"code": totp_code(secret)}).status_code == 302
-    )
+    signed_in_with_mfa(user, client)
     assert client.get("/admin/").status_code == 200
     return client
 
