@@ -77,6 +77,16 @@ ENTRIES = (
         every_seconds=60,
         expire_seconds=55,
     ),
+    Entry(
+        name="notifications-message-digests",
+        task="notifications.send_message_digests",
+        description=(
+            "Chat digests: one e-mail per away member listing the conversations with unread "
+            "messages (not one mail per message)."
+        ),
+        every_seconds=300,
+        expire_seconds=290,
+    ),
 )
 
 

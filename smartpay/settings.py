@@ -372,6 +372,8 @@ IDEMPOTENCY_KEEP_HOURS = env.int("IDEMPOTENCY_KEEP_HOURS", default=24)
 PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=1000)
 ESCROW_REVIEW_DAYS = env.int("ESCROW_REVIEW_DAYS", default=14)
 DISPUTE_RESPONSE_DAYS = env.int("DISPUTE_RESPONSE_DAYS", default=5)
+# Unread chat messages wait this long before a member who is away gets a digest.
+CHAT_DIGEST_MINUTES = env.int("CHAT_DIGEST_MINUTES", default=15)
 # An arbiter's time to decide an assigned case (overdue after that).
 DISPUTE_DECISION_DAYS = env.int("DISPUTE_DECISION_DAYS", default=7)
 # A decision executes after this many days unless a party appeals (once) in time.

@@ -23,6 +23,8 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("marketplace.api_urls")),
     path("", include("escrow.api_urls")),
     path("", include("disputes.api_urls")),
+    path("", include("notifications.api_urls")),
+    path("", include("notifications.api_chat_urls")),
 ]
 
 urlpatterns = [
@@ -32,6 +34,7 @@ urlpatterns = [
     path("", include("marketplace.urls")),
     path("", include("escrow.urls")),
     path("", include("disputes.urls")),
+    path("", include("notifications.urls")),
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("allauth.headless.urls")),
     path("admin/", admin.site.urls),

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from asgiref.sync import async_to_sync
+from celery import _state as celery_state
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
@@ -15,6 +16,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from notifications.consumers import user_group
+from smartpay.celery import app as celery_app
 from tests.factories import make_user
 
 
@@ -108,3 +110,19 @@ class PushInbox:
 def live_pushes() -> type[PushInbox]:
     """``inbox = live_pushes(user_id)`` before acting; ``inbox.payloads()`` after."""
     return PushInbox
+
+
+@pytest.fixture
+def eager_tasks() -> Iterator[None]:
+    """Celery tasks run in the calling thread, retries included (no broker, no worker).
+
+    Errors don't propagate from ``delay``, so eager retries run; ``.get()`` raises them."""
+    conf = celery_app.conf
+    saved = conf.task_always_eager, conf.task_eager_propagates
+    conf.task_always_eager, conf.task_eager_propagates = True, False
+    # Eager tasks in overlapping threads can leave Celery's process-wide "inside a
+    # task" flag set (it is restored without a lock); later .get() calls would refuse.
+    join_will_block = celery_state.task_join_will_block()  # type: ignore[attr-defined]
+    yield
+    conf.task_always_eager, conf.task_eager_propagates = saved
+    celery_state._set_task_join_will_block(join_will_block)  # type: ignore[attr-defined]

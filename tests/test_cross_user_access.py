@@ -28,6 +28,7 @@ from tests.factories import (
     make_proposal,
     verified_user,
 )
+from tests.notifications.private_routes import CHAT_PRIVATE
 
 # Prefixes owned by libraries with their own access rules and tests.
 LIBRARY_PREFIXES = ("admin/", "_allauth/", "accounts/", "static/", "media/")
@@ -175,6 +176,7 @@ PRIVATE: dict[str, ObjectMaker] = {
     **SANDBOX_PRIVATE,
     **MONEY_PRIVATE,
     **DISPUTES_PRIVATE,
+    **CHAT_PRIVATE,
 }
 # Routes under library prefixes that are ours all the same.
 OURS_UNDER_LIBRARY_PREFIX = {"wallet_make_primary", "wallet_unlink"}

@@ -37,7 +37,7 @@ from disputes.services.common import (
 )
 from disputes.services.resolution import execute_split
 from marketplace.models import Contract, Milestone, User
-from notifications.push import notify_on_commit
+from notifications.services import notify as notify_user
 from smartpay.errors import DomainError, InvalidTransition
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ def _stand(contract: Contract, milestone: Milestone, dispute: Dispute, actor: Us
             bps=int(dispute.freelancer_share_bps or 0),
             rationale=dispute.rationale,
             by_arbiter=True,
+            announce=False,  # the parties get the decision with its rationale below
         )
         tell_parties(
             contract,
@@ -97,7 +98,6 @@ def _stand(contract: Contract, milestone: Milestone, dispute: Dispute, actor: Us
             f"Appeal decided: “{milestone.title}”",
             f"The appeal of the dispute on “{milestone.title}” was decided; this decision is "
             f"final and is carried out now.\n\n{_decision_text(dispute)}",
-            push=False,  # execute_split pushed "Dispute decided" already
         )
         return
     dispute.status = Status.DECIDED
@@ -218,7 +218,7 @@ def confirm_decision(*, actor: User, dispute_id: int, agree: bool, note: str = "
                 f"{actor.display_name} did not confirm the decision: {note}",
             )
             if first is not None:
-                notify_on_commit(
+                notify_user(
                     first.pk,
                     "dispute_confirmation_refused",
                     f"A second arbiter did not confirm your decision on “{milestone.title}”",

@@ -13,9 +13,18 @@ from django.utils import timezone
 from disputes import selectors
 from disputes.errors import ArbiterConflict, NoArbiterAvailable, NotStaff
 from disputes.models import Dispute
-from disputes.services.common import audit_log, case_url, lock_dispute, record, state, when
+from disputes.services.common import (
+    audit_log,
+    case_url,
+    lock_dispute,
+    party_url,
+    record,
+    state,
+    when,
+)
 from marketplace.models import Contract, User
-from notifications.push import notify_on_commit
+from notifications.chat import ensure_conversation
+from notifications.services import notify as notify_user
 from smartpay.errors import DomainError, InvalidTransition
 
 
@@ -53,7 +62,14 @@ def assign_locked(
     )
     if actor is None or actor.pk != arbiter.pk:
         title = f"Dispute assigned to you: “{dispute.milestone.title}”, decide by {due}"
-        notify_on_commit(arbiter.pk, "dispute_assigned", title, case_url(dispute))
+        notify_user(arbiter.pk, "dispute_assigned", title, case_url(dispute))
+    ensure_conversation(
+        dispute,
+        "dispute",
+        [contract.client_id, contract.freelancer_id, arbiter.pk],
+        f"Dispute: {dispute.milestone.title}",
+        url=party_url(dispute),
+    )
     audit_log(actor, "assigned", dispute, before)
 
 

@@ -9,9 +9,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
-from django.core.mail import send_mail
-from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -19,7 +16,7 @@ from disputes.errors import DisputeClosed, InvalidShare, NotArbiter, PartyCannot
 from disputes.models import BPS, Dispute, DisputeEvent, SettlementOffer
 from marketplace.models import Contract, Milestone, User
 from marketplace.services.contracts import lock_milestone
-from notifications.push import notify_on_commit
+from notifications.services import notify as notify_user
 from smartpay import audit
 from smartpay.errors import DomainError, NotFoundError
 
@@ -123,7 +120,7 @@ def record(dispute: Dispute, actor: User | None, kind: str, text: str) -> Disput
 def notify(dispute: Dispute, user_ids: list[int], kind: str, title: str) -> None:
     """Tell parties (by id) about their case; the link opens the case page."""
     for user_id in user_ids:
-        notify_on_commit(user_id, kind, title, party_url(dispute))
+        notify_user(user_id, kind, title, party_url(dispute))
 
 
 def party_url(dispute: Dispute) -> str:
@@ -139,22 +136,11 @@ def case_url(dispute: Dispute) -> str:
         return f"/api/v1/disputes/{dispute.pk}/"
 
 
-def tell_parties(
-    contract: Contract, dispute: Dispute, kind: str, title: str, body: str, *, push: bool = True
-) -> None:
-    """An e-mail (``body``: the decision and its rationale) and, with ``push``, a push
-    notification to both parties, once the transaction commits."""
-    if push:
-        notify(dispute, [contract.client_id, contract.freelancer_id], kind, title)
-    link = f"{settings.SITE_URL}{party_url(dispute)}"
-    text = f"{body}\n\n{link}"
-    recipients = [email for email in (contract.client.email, contract.freelancer.email) if email]
-
-    def send() -> None:
-        for email in recipients:  # each party gets their own message
-            send_mail(title, text, None, [email], fail_silently=True)
-
-    transaction.on_commit(send)
+def tell_parties(contract: Contract, dispute: Dispute, kind: str, title: str, body: str) -> None:
+    """Both parties get ``body`` (the decision and its rationale): a notification, pushed
+    live and e-mailed per their preferences once the transaction commits."""
+    for user_id in (contract.client_id, contract.freelancer_id):
+        notify_user(user_id, kind, title, party_url(dispute), target=dispute, data={"detail": body})
 
 
 def close_open_offers(dispute: Dispute, status: str) -> None:

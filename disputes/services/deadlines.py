@@ -16,8 +16,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -36,7 +34,7 @@ from disputes.services.common import (
 from disputes.services.resolution import execute_split
 from marketplace.models import Contract
 from marketplace.money import Rail
-from notifications.push import notify_on_commit
+from notifications.services import notify as notify_user
 from smartpay import audit
 from smartpay.errors import DomainError
 
@@ -94,15 +92,19 @@ def _remind(dispute: Dispute) -> None:
     asked = _ask_text(contract, dispute)
     when = _when(dispute.response_due_at)
     title = f"Respond to the dispute on “{milestone.title}” by {when}"
-    body = (
+    detail = (
         f"{dispute.opened_by.display_name} opened a dispute on “{milestone.title}” "
         f"({dispute.get_reason_display().lower()}). Unless you respond by {when}, "
-        f"the dispute is resolved as they asked: {asked}.\n\n"
-        f"{settings.SITE_URL}{party_url(dispute)}"
+        f"the dispute is resolved as they asked: {asked}."
     )
-    recipient = respondent.email
-    transaction.on_commit(lambda: send_mail(title, body, None, [recipient], fail_silently=True))
-    notify_on_commit(respondent.pk, "dispute_reminder", title, party_url(dispute))
+    notify_user(
+        respondent.pk,
+        "dispute_reminder",
+        title,
+        party_url(dispute),
+        target=dispute,
+        data={"milestone": milestone.title, "due": when, "detail": detail},
+    )
     record(
         dispute,
         None,

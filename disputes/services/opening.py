@@ -20,6 +20,7 @@ from disputes.services.common import (
     lock_dispute,
     notify,
     other_party,
+    party_url,
     record,
     require_active,
     state,
@@ -29,6 +30,7 @@ from marketplace.models import Contract, Milestone, User
 from marketplace.money import Rail, format_amount
 from marketplace.services.contracts import lock_milestone, record_activity
 from marketplace.services.milestones import check_files, store_checked_file
+from notifications.chat import ensure_conversation
 from smartpay import audit
 from smartpay.errors import Conflict, DomainError, InvalidTransition, NotAllowed
 
@@ -100,6 +102,13 @@ def open_dispute(
             f"{format_amount(amount, contract.currency)} in dispute).",
         )
         notify(dispute, [other_party(contract, actor)], "dispute_opened", "A dispute was opened")
+        ensure_conversation(
+            dispute,
+            "dispute",
+            [contract.client_id, contract.freelancer_id],
+            f"Dispute: {milestone.title}",
+            url=party_url(dispute),
+        )
         audit_log(actor, "opened", dispute, None, note=f"Milestone was {status_before}.")
     return dispute
 

@@ -44,12 +44,14 @@ def execute_split(
     rationale: str,
     by_arbiter: bool,
     arbiter: User | None = None,
+    announce: bool = True,
 ) -> None:
     """Close ``dispute`` with ``bps`` to the freelancer; the caller holds the contract,
     milestone and dispute locks (``lock_dispute``). ``actor`` is who acts now (None: the
     platform, e.g. when the appeal window lapses or silence decides); ``arbiter`` is
     whose decision this is (it defaults to ``actor``), and on the chain rail the
-    platform's arbiter key sends ``resolve`` on their behalf."""
+    platform's arbiter key sends ``resolve`` on their behalf. ``announce=False`` leaves
+    telling the parties to the caller (who sends the decision with its rationale)."""
     decider = arbiter or actor
     dispute.freelancer_share_bps = bps
     dispute.rationale = rationale
@@ -70,12 +72,13 @@ def execute_split(
         complete_contract_if_done(contract)
     dispute.save()
     close_open_offers(dispute, SettlementOffer.Status.WITHDRAWN)
-    notify(
-        dispute,
-        [contract.client_id, contract.freelancer_id],
-        "dispute_resolved",
-        f"Dispute decided: {milestone.title}",
-    )
+    if announce:
+        notify(
+            dispute,
+            [contract.client_id, contract.freelancer_id],
+            "dispute_resolved",
+            f"Dispute decided: {milestone.title}",
+        )
 
 
 def _split_on_card(

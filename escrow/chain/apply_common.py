@@ -22,7 +22,7 @@ from marketplace.services.contracts import (
     record_activity,
     workroom_url,
 )
-from notifications.push import notify_on_commit
+from notifications.services import notify
 from smartpay import audit
 from smartpay.errors import DomainError, InvalidTransition
 
@@ -158,7 +158,7 @@ def announce(
     record_activity(contract, actor, verb, summary)
     for user_id in (contract.client_id, contract.freelancer_id):
         if actor is None or user_id != actor.pk:
-            notify_on_commit(user_id, verb, title, workroom_url(contract))
+            notify(user_id, verb, title, workroom_url(contract))
 
 
 # ------------------------------------------------------------------ money

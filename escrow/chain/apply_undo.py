@@ -15,7 +15,7 @@ from escrow.chain.apply_common import ChainLogRejected, parse_iso
 from escrow.models import ChainEscrow, ChainLog, Transfer
 from marketplace.models import Contract, Milestone, MilestoneEvent, Profile, Submission
 from marketplace.services.contracts import lock_milestone, record_activity, workroom_url
-from notifications.push import notify_on_commit
+from notifications.services import notify
 
 ROLLBACK_NOTE = "rolled back: chain reorg"
 
@@ -129,6 +129,4 @@ def _announce(row: ChainLog, contract: Contract, milestone: Milestone | None) ->
     )
     record_activity(contract, None, "chain_reorg", summary)
     for user_id in (contract.client_id, contract.freelancer_id):
-        notify_on_commit(
-            user_id, "chain_reorg", f"Chain reorg: {row.event} undone", workroom_url(contract)
-        )
+        notify(user_id, "chain_reorg", f"Chain reorg: {row.event} undone", workroom_url(contract))

@@ -16,7 +16,7 @@ from escrow.chain.apply_common import Kind, Leg, arg_int, block_words, ignore, l
 from escrow.models import ChainEscrow, ChainLog, Transfer
 from marketplace.models import User, Wallet
 from marketplace.money import Rail, format_amount
-from notifications.push import notify_on_commit
+from notifications.services import notify
 
 
 def apply_withdrawn(log: ChainLog, escrow: ChainEscrow | None) -> None:
@@ -56,7 +56,7 @@ def apply_withdrawn(log: ChainLog, escrow: ChainEscrow | None) -> None:
             "escrow that is not ours; reconciliation reports it."
         )
     if user is not None:
-        notify_on_commit(
+        notify(
             user.pk,
             "chain_withdrawn",
             f"Withdrawn on chain: {format_amount(amount, currency)} {block_words(log)}",

@@ -27,7 +27,7 @@ from marketplace import lifecycle
 from marketplace.models import Contract, Milestone, User
 from marketplace.money import Rail, format_amount
 from marketplace.services.contracts import lock_milestone, record_activity, workroom_url
-from notifications.push import notify_on_commit
+from notifications.services import notify
 from smartpay import audit
 from smartpay.errors import Conflict, DomainError, NotFoundError
 
@@ -362,7 +362,7 @@ def _announce_funded(
         f"{format_amount(total, funding.currency)} is in escrow for {titles}.",
     )
     for user_id in (contract.client_id, contract.freelancer_id):
-        notify_on_commit(user_id, "milestone_funded", f"Funded: {titles}", workroom_url(contract))
+        notify(user_id, "milestone_funded", f"Funded: {titles}", workroom_url(contract))
 
 
 def fail_funding(*, payment_intent_id: str, message: str) -> Funding | None:
@@ -388,7 +388,7 @@ def fail_funding(*, payment_intent_id: str, message: str) -> Funding | None:
             before=before,
             after=audit.snapshot(funding, audited.FUNDING),
         )
-        notify_on_commit(
+        notify(
             funding.client_id,
             "payment_failed",
             f"Card payment failed: {funding.failure_message}",

@@ -14,7 +14,7 @@ from escrow.rails import AccountInfo, RailError, card_provider
 from escrow.services import audited
 from marketplace.models import User
 from marketplace.permissions import has_verified_email
-from notifications.push import notify_on_commit
+from notifications.services import notify
 from smartpay import audit
 from smartpay.errors import Conflict, NotAllowed
 
@@ -99,7 +99,7 @@ def sync_payout_account(
         if after != before:
             audit.record(None, "payout_account.updated", account, before=before, after=after)
         if account.payouts_enabled and not was_enabled:
-            notify_on_commit(account.user_id, "payouts", "Payouts are enabled", reverse("money"))
+            notify(account.user_id, "payouts", "Payouts are enabled", reverse("money"))
     return account
 
 

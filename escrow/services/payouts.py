@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.urls import reverse
@@ -28,7 +27,7 @@ from escrow.rails import RailError, TransferInfo, card_provider
 from escrow.services import audited
 from marketplace.models import User
 from marketplace.money import CURRENCIES, Rail, format_amount
-from notifications.push import notify_on_commit
+from notifications.services import notify
 from smartpay import audit
 from smartpay.errors import Conflict, DomainError
 
@@ -220,7 +219,7 @@ def _record_paid(payout_id: int, info: TransferInfo, actor: User | None) -> Payo
         after=audit.snapshot(payout, audited.PAYOUT),
         note=info.id,
     )
-    _tell(payout, "Payout sent", f"{_amount(payout)} is on its way to your account.")
+    _tell(payout, "payout_sent", "Payout sent", f"{_amount(payout)} is on its way to your account.")
     return payout
 
 
@@ -246,6 +245,7 @@ def _record_failure(payout_id: int, error: RailError, now: datetime, actor: User
         _give_back(payout, int(payout.amount), f"payout-return:{payout.pk}", "failed")
         _tell(
             payout,
+            "payout_failed",
             "Payout failed",
             f"{_amount(payout)} could not be paid out ({payout.failure_message}) and is back "
             "in your available balance.",
@@ -317,6 +317,7 @@ def reverse_payout(*, transfer_id: str, amount_reversed: int) -> Payout | None:
         )
         _tell(
             payout,
+            "payout",
             "Payout reversed",
             f"{format_amount(increase, payout.currency)} of payout {payout.pk} was reversed "
             "and is back in your available balance.",
@@ -380,18 +381,8 @@ def _amount(payout: Payout) -> str:
     return format_amount(payout.amount, payout.currency)
 
 
-def _tell(payout: Payout, title: str, body: str) -> None:
-    """A live notification and an e-mail, both only once the change has committed."""
-    path = reverse("money")
-    notify_on_commit(payout.user_id, "payout", title, path)
-    recipient = payout.user.email
-    if recipient:
-        transaction.on_commit(
-            lambda: send_mail(
-                f"SmartPay: {title.lower()}",
-                f"{body}\n\n{settings.SITE_URL}{path}",
-                None,
-                [recipient],
-                fail_silently=True,
-            )
-        )
+def _tell(payout: Payout, verb: str, title: str, body: str) -> None:
+    """Notify the payee; the notification is pushed live and e-mailed (per their
+    preferences) once the change has committed."""
+    data = {"amount": _amount(payout), "detail": body}
+    notify(payout.user_id, verb, title, reverse("money"), target=payout, data=data)

@@ -36,7 +36,7 @@ from marketplace.services.contracts import (
     record_activity,
     workroom_url,
 )
-from notifications.push import notify_on_commit
+from notifications.services import notify
 from smartpay import audit
 from smartpay.errors import Conflict, DomainError, InvalidTransition, NotFoundError
 
@@ -129,7 +129,7 @@ def request_refund(
             f"{actor.display_name} asked for a refund of “{milestone.title}”: {reason}. "
             f"Without an answer by {refund_request.respond_by:%d %b %Y} it is refunded.",
         )
-        notify_on_commit(
+        notify(
             contract.freelancer_id,
             "refund_requested",
             f"Refund requested: {milestone.title}",
@@ -194,7 +194,7 @@ def decline_refund_request(*, actor: User, refund_request_id: int) -> RefundRequ
             "refund_request_declined",
             f"{actor.display_name} declined the refund; the client may open a dispute.",
         )
-        notify_on_commit(
+        notify(
             contract.client_id, "refund_declined", "Refund request declined", workroom_url(contract)
         )
     return refund_request
@@ -293,7 +293,7 @@ def refund_locked(
         f"{who} refunded {format_amount(held, contract.currency)} for “{milestone.title}” "
         f"({refund.get_destination_display().lower()}).",
     )
-    notify_on_commit(
+    notify(
         contract.client_id,
         "milestone_refunded",
         f"Refunded: {milestone.title}",
@@ -385,7 +385,7 @@ def _return_to_balance(refund: Refund, message: str) -> None:
         after=audit.snapshot(refund, audited.REFUND),
         note=refund.failure_message,
     )
-    notify_on_commit(
+    notify(
         refund.client_id,
         "refund_failed",
         "A card refund failed; the money is in your SmartPay balance",

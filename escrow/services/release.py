@@ -11,7 +11,6 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -29,7 +28,7 @@ from marketplace.services.contracts import (
     record_activity,
     workroom_url,
 )
-from notifications.push import notify_on_commit
+from notifications.services import notify
 from smartpay import audit
 from smartpay.errors import DomainError, InvalidTransition
 
@@ -149,7 +148,7 @@ def _announce_release(
         summary += f", {format_amount(int(release.returned_amount), cur)} back to the client"
     record_activity(contract, actor, "milestone_released", summary + ".")
     for user_id in (contract.freelancer_id, contract.client_id):
-        notify_on_commit(
+        notify(
             user_id,
             "payment_released",
             f"Payment released: {milestone.title}",
@@ -228,15 +227,26 @@ def _remind(milestone: Milestone, days: int) -> None:
     contract = milestone.contract
     when = milestone.review_deadline
     title = f"Review “{milestone.title}”: released automatically in {days} day(s)"
-    body = (
+    amount = format_amount(int(milestone.amount), contract.currency)
+    detail = (
         f"{contract.freelancer.display_name} submitted work on “{milestone.title}”. "
-        f"Unless you approve it, ask for a revision or open a dispute, "
-        f"{format_amount(int(milestone.amount), contract.currency)} is released to them on "
-        f"{when:%d %b %Y at %H:%M} UTC.\n\n{settings.SITE_URL}{workroom_url(contract)}"
+        f"Unless you approve it, ask for a revision or open a dispute, {amount} is released "
+        f"to them on {when:%d %b %Y at %H:%M} UTC."
     )
-    recipient = contract.client.email
-    transaction.on_commit(lambda: send_mail(title, body, None, [recipient], fail_silently=True))
-    notify_on_commit(contract.client_id, "approval_reminder", title, workroom_url(contract))
+    data = {
+        "milestone": milestone.title,
+        "amount": amount,
+        "releases_on": f"{when:%d %b %Y at %H:%M} UTC",
+        "detail": detail,
+    }
+    notify(
+        contract.client_id,
+        "approval_reminder",
+        title,
+        workroom_url(contract),
+        target=milestone,
+        data=data,
+    )
 
 
 def make_releases_available(*, now: datetime | None = None) -> int:
@@ -269,7 +279,7 @@ def make_releases_available(*, now: datetime | None = None) -> int:
                     key=f"mature:{release.pk}",
                     memo="Payout hold over",
                 )
-                notify_on_commit(
+                notify(
                     freelancer.pk,
                     "funds_available",
                     f"{format_amount(int(release.freelancer_amount), release.currency)} "

@@ -18,7 +18,8 @@ from marketplace.models import Contract, ContractActivity, Job, Milestone, Propo
 from marketplace.money import CURRENCIES, Rail
 from marketplace.permissions import UNVERIFIED_DETAIL, has_verified_email
 from marketplace.services import audited
-from notifications.push import notify_on_commit
+from notifications.chat import ensure_conversation
+from notifications.services import notify
 from smartpay import audit
 from smartpay.errors import Conflict, DomainError, NotAllowed, NotFoundError
 
@@ -153,8 +154,13 @@ def offer_contract(*, actor: User, proposal_id: int, rail: str | None = None) ->
             actor, "contract.offered", contract, after=audit.snapshot(contract, audited.CONTRACT)
         )
         record_activity(contract, actor, "offer_sent", f"{actor.display_name} sent an offer.")
-        notify_on_commit(
-            proposal.freelancer_id, "offer_sent", f"New offer: {job.title}", offer_url(contract)
+        notify(proposal.freelancer_id, "offer_sent", f"New offer: {job.title}", offer_url(contract))
+        ensure_conversation(
+            contract,
+            "contract",
+            [actor.pk, proposal.freelancer_id],
+            f"Contract: {job.title}",
+            url=workroom_url(contract),
         )
     return contract
 
@@ -210,9 +216,9 @@ def accept_offer(*, actor: User, contract_id: int) -> Contract:
             after=audit.snapshot(contract, audited.CONTRACT),
         )
         url = workroom_url(contract)
-        notify_on_commit(contract.client_id, "offer_accepted", f"Offer accepted: {job.title}", url)
+        notify(contract.client_id, "offer_accepted", f"Offer accepted: {job.title}", url)
         for _, freelancer_id in others:
-            notify_on_commit(
+            notify(
                 freelancer_id,
                 "proposal_declined",
                 f"The job “{job.title}” was awarded",
@@ -250,7 +256,7 @@ def _close_offer(actor: User, job: Job, contract: Contract, status: str, said: s
     verb = "offer_declined" if status == Contract.Status.DECLINED else "offer_withdrawn"
     record_activity(contract, actor, verb, f"{actor.display_name} {said} the offer.")
     other = contract.client_id if actor.pk == contract.freelancer_id else contract.freelancer_id
-    notify_on_commit(
+    notify(
         other,
         verb,
         f"Offer {contract.get_status_display().lower()}: {job.title}",
@@ -288,7 +294,7 @@ def complete_contract_if_done(contract: Contract) -> bool:
 
         record_contract_completed(locked)
         for user_id in (locked.client_id, locked.freelancer_id):
-            notify_on_commit(
+            notify(
                 user_id,
                 "contract_completed",
                 f"Contract complete: {locked.title}",

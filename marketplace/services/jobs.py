@@ -15,7 +15,7 @@ from marketplace.money import AMOUNT_DIGITS, CURRENCIES
 from marketplace.permissions import UNVERIFIED_DETAIL, has_verified_email
 from marketplace.selectors.jobs import visible_jobs
 from marketplace.services import audited
-from notifications.push import notify_on_commit
+from notifications.services import notify
 from smartpay import audit
 from smartpay.errors import Conflict, DomainError, InvalidTransition, NotAllowed, NotFoundError
 
@@ -226,7 +226,7 @@ def invite_freelancer(
         except IntegrityError:
             raise Conflict("That freelancer is already invited.", code="already_invited") from None
         audit.record(actor, "job.invited", invite, after=audit.snapshot(invite, audited.INVITE))
-        notify_on_commit(
+        notify(
             freelancer.pk,
             "job_invite",
             f"You are invited to propose on “{job.title}”",

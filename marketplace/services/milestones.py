@@ -38,7 +38,7 @@ from marketplace.services.contracts import (
     record_activity,
     workroom_url,
 )
-from notifications.push import notify_on_commit
+from notifications.services import notify
 from smartpay import audit
 from smartpay.errors import Conflict, DomainError, InvalidTransition, NotAllowed
 
@@ -188,7 +188,7 @@ def _check_terms(title: str | None, amount: int | None) -> None:
 
 def _tell_freelancer(contract: Contract, actor: User, verb: str, summary: str) -> None:
     record_activity(contract, actor, verb, summary)
-    notify_on_commit(
+    notify(
         contract.freelancer_id,
         verb,
         f"Milestones changed: {contract.title}",
@@ -391,7 +391,7 @@ def submit_milestone(
                 f"{actor.display_name} submitted work on “{milestone.title}”"
                 f" (submission {submission.number}, {len(checked)} file(s)).",
             )
-            notify_on_commit(
+            notify(
                 contract.client_id,
                 "milestone_submitted",
                 f"Work submitted: {milestone.title}",
@@ -449,7 +449,7 @@ def request_revision(*, actor: User, milestone_id: int, reason: str) -> Revision
             "revision_requested",
             f"{actor.display_name} asked for a revision of “{milestone.title}”: {reason}",
         )
-        notify_on_commit(
+        notify(
             contract.freelancer_id,
             "revision_requested",
             f"Revision requested: {milestone.title}",

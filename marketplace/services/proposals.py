@@ -19,7 +19,8 @@ from marketplace.selectors.jobs import visible_jobs
 from marketplace.selectors.proposals import visible_proposals
 from marketplace.services import audited
 from marketplace.services.jobs import ensure_verified
-from notifications.push import notify_on_commit
+from notifications.chat import ensure_conversation
+from notifications.services import notify
 from smartpay import audit
 from smartpay.errors import Conflict, DomainError, InvalidTransition, NotAllowed, NotFoundError
 
@@ -121,11 +122,18 @@ def submit_proposal(
         audit.record(
             actor, "proposal.submitted", proposal, after=audit.snapshot(proposal, audited.PROPOSAL)
         )
-        notify_on_commit(
+        notify(
             job.client_id,
             "proposal_submitted",
             f"New proposal on “{job.title}”",
             reverse("proposal_detail", args=[proposal.pk]),
+        )
+        ensure_conversation(
+            proposal,
+            "proposal",
+            [job.client_id, actor.pk],
+            f"Proposal: {job.title}",
+            url=reverse("proposal_detail", args=[proposal.pk]),
         )
     return proposal
 
@@ -204,7 +212,7 @@ def update_proposal(
             before=before,
             after=audit.snapshot(proposal, audited.PROPOSAL),
         )
-        notify_on_commit(
+        notify(
             proposal.job.client_id,
             "proposal_updated",
             f"A proposal on “{proposal.job.title}” was edited",
@@ -248,7 +256,7 @@ def shortlist_proposal(*, actor: User, proposal_id: int) -> Proposal:
             before=before,
             after=audit.snapshot(proposal, audited.PROPOSAL),
         )
-        notify_on_commit(
+        notify(
             proposal.freelancer_id,
             "proposal_shortlisted",
             f"Your proposal on “{proposal.job.title}” was shortlisted",
@@ -272,7 +280,7 @@ def decline_proposal(*, actor: User, proposal_id: int) -> Proposal:
             before=before,
             after=audit.snapshot(proposal, audited.PROPOSAL),
         )
-        notify_on_commit(
+        notify(
             proposal.freelancer_id,
             "proposal_declined",
             f"Your proposal on “{proposal.job.title}” was declined",

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from marketplace.models import Contract, ContractActivity, Profile, Review, User
 from marketplace.services import audited
-from notifications.push import notify_on_commit
+from notifications.services import notify
 from smartpay import audit
 from smartpay.errors import Conflict, DomainError, InvalidTransition, NotFoundError
 
@@ -139,11 +139,9 @@ def leave_review(*, actor: User, contract_id: int, rating: int, text: str = "") 
             )
             review.refresh_from_db(fields=["published_at"])
             for party_id in (contract.client_id, contract.freelancer_id):
-                notify_on_commit(
-                    party_id, "review", f"Reviews of “{contract.title}” are now visible.", url
-                )
+                notify(party_id, "review", f"Reviews of “{contract.title}” are now visible.", url)
         else:
-            notify_on_commit(
+            notify(
                 subject_id,
                 "review",
                 f"{actor.display_name} reviewed “{contract.title}”; leave yours to see it.",

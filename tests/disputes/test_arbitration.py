@@ -100,7 +100,7 @@ def manager() -> User:
 
 
 def test_an_escalated_case_is_decided_then_executed_when_the_appeal_window_lapses(
-    settings: Any, django_capture_on_commit_callbacks: Any
+    settings: Any, django_capture_on_commit_callbacks: Any, eager_tasks: None
 ) -> None:
     settings.DISPUTE_DECISION_DAYS = 7
     settings.DISPUTE_APPEAL_DAYS = 3

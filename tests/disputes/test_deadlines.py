@@ -45,7 +45,7 @@ def events(dispute: Dispute, kind: str) -> list[DisputeEvent]:
 
 @pytest.mark.django_db
 def test_the_respondent_is_reminded_once_a_day_before_the_window_closes(
-    django_capture_on_commit_callbacks,
+    django_capture_on_commit_callbacks, eager_tasks
 ):
     contract, _milestone, dispute = opened("freelancer")
     assert remind_due_responses(now=dispute.response_due_at - 2 * DAY) == 0

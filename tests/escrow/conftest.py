@@ -9,9 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from celery import _state as celery_state
 
-from smartpay.celery import app as celery_app
 from tests.escrow.fake_stripe import FakeStripe
 
 
@@ -73,22 +71,6 @@ class WebhookReceiver:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
-
-
-@pytest.fixture
-def eager_tasks() -> Iterator[None]:
-    """Celery tasks run in the calling thread, retries included (no broker, no worker).
-
-    Errors don't propagate from ``delay``, so eager retries run; ``.get()`` raises them."""
-    conf = celery_app.conf
-    saved = conf.task_always_eager, conf.task_eager_propagates
-    conf.task_always_eager, conf.task_eager_propagates = True, False
-    # Eager tasks in overlapping threads can leave Celery's process-wide "inside a
-    # task" flag set (it is restored without a lock); later .get() calls would refuse.
-    join_will_block = celery_state.task_join_will_block()  # type: ignore[attr-defined]
-    yield
-    conf.task_always_eager, conf.task_eager_propagates = saved
-    celery_state._set_task_join_will_block(join_will_block)  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -124,7 +124,7 @@ def test_finished_onboarding_enables_payouts_and_tells_the_freelancer(
         True,
         [],
     )
-    assert [(p["title"], p["url"]) for p in inbox.payloads()] == [
+    assert [(p["notification"]["title"], p["notification"]["url"]) for p in inbox.payloads()] == [
         ("Payouts are enabled", "/money/")
     ]
 
@@ -183,7 +183,7 @@ def test_payout_moves_the_balance_out_and_transfers_it_to_the_connected_account(
     assert call.params["destination"] == account_of(user).account_id
     assert call.params["metadata"]["payout_id"] == str(payout.pk)
     assert payout.provider_transfer_id == fake_stripe.of_kind("transfer")[0]["id"]
-    assert [m.subject for m in mailoutbox] == ["SmartPay: payout sent"]
+    assert [m.subject for m in mailoutbox] == ["Payout sent"]
 
 
 def test_no_amount_pays_out_the_whole_available_balance(
@@ -348,8 +348,8 @@ def test_permanent_failure_returns_the_money_and_tells_the_freelancer(
     assert "capabilities" in payout.failure_message
     assert balance(user) == 8_000
     assert Transfer.objects.filter(idempotency_key=f"payout-return:{payout.pk}").count() == 1
-    assert [p["title"] for p in inbox.payloads()] == ["Payout failed"]
-    assert [m.subject for m in mailoutbox] == ["SmartPay: payout failed"]
+    assert [p["notification"]["title"] for p in inbox.payloads()] == ["Payout failed"]
+    assert [m.subject for m in mailoutbox] == ["Payout failed"]
     assert retry_due_payouts(now=timezone.now() + timedelta(days=1)) == 0
 
 
@@ -458,7 +458,7 @@ def test_partial_then_full_reversal_returns_each_increase_once(
         )
     )
     assert keys == {f"reversal:{payout.pk}:10000", f"reversal:{payout.pk}:30000"}
-    assert [p["title"] for p in inbox.payloads()] == ["Payout reversed"]
+    assert [p["notification"]["title"] for p in inbox.payloads()] == ["Payout reversed"]
 
 
 def test_reversal_of_a_transfer_we_did_not_make_is_ignored():

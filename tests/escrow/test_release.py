@@ -137,7 +137,7 @@ def test_reminders_three_days_and_one_day_before_auto_release_are_sent_once():
     assert ReviewReminder.objects.count() == 3
 
 
-def test_reminder_mail_names_the_release_date(django_capture_on_commit_callbacks):
+def test_reminder_mail_names_the_release_date(django_capture_on_commit_callbacks, eager_tasks):
     milestone = submitted_milestone()
     now = timezone.now()
     Milestone.objects.filter(pk=milestone.pk).update(review_deadline=now + timedelta(days=2))

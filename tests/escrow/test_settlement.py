@@ -71,7 +71,7 @@ def test_settle_leaves_work_inside_its_review_window_alone():
 
 
 def test_settle_reminds_the_client_once_before_the_automatic_release(
-    django_capture_on_commit_callbacks,
+    django_capture_on_commit_callbacks, eager_tasks
 ):
     milestone = submitted()
     Milestone.objects.filter(pk=milestone.pk).update(

@@ -186,7 +186,7 @@ def test_periodic_tasks_have_time_limits_that_end_before_their_lock(task):
 def test_schedule_is_created_once_and_then_left_as_it_is():
     assert [outcome for _, outcome in ensure_periodic_tasks()] == ["created"] * len(ENTRIES)
     assert [outcome for _, outcome in ensure_periodic_tasks()] == ["unchanged"] * len(ENTRIES)
-    assert PeriodicTask.objects.count() == len(ENTRIES) == 6
+    assert PeriodicTask.objects.count() == len(ENTRIES) == 7
     settle = PeriodicTask.objects.get(name="escrow-settle")
     assert settle.task == "escrow.settle"
     assert settle.interval is not None

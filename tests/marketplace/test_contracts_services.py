@@ -49,7 +49,7 @@ def test_offer_snapshots_the_proposal_terms(
     proposal.refresh_from_db()
     assert proposal.status == Proposal.Status.ACCEPTED
     assert ContractActivity.objects.filter(contract=contract, verb="offer_sent").count() == 1
-    assert [p["kind"] for p in inbox.payloads()] == ["offer_sent"]
+    assert [p["notification"]["verb"] for p in inbox.payloads()] == ["offer_sent"]
     # The snapshot is independent of later changes to the plan.
     proposal.milestones.update(amount=1)
     assert int(contract.milestones.get(position=1).amount) == 100_000

@@ -29,13 +29,15 @@ def test_the_client_is_told_of_a_new_proposal_after_commit(
             currency="usd",
             milestones=[PlannedMilestone("All", 5)],
         )
-    assert inbox.payloads() == [
-        {
-            "kind": "proposal_submitted",
-            "title": f"New proposal on “{job.title}”",
-            "url": f"/proposals/{proposal.pk}/",
-        }
-    ]
+    [payload] = inbox.payloads()
+    assert payload["type"] == "notification"
+    assert payload["unread"] == 1
+    assert {k: payload["notification"][k] for k in ("verb", "title", "url", "read")} == {
+        "verb": "proposal_submitted",
+        "title": f"New proposal on “{job.title}”",
+        "url": f"/proposals/{proposal.pk}/",
+        "read": False,
+    }
 
 
 def test_a_refused_proposal_pushes_nothing(django_capture_on_commit_callbacks, live_pushes):

@@ -45,10 +45,14 @@ async def test_logged_in_user_receives_pushed_notifications():
     communicator = socket(cookie)
     connected, _ = await communicator.connect()
     assert connected
-    assert await communicator.receive_json_from() == {"type": "hello", "user_id": user.pk}
-    await sync_to_async(push_to_user)(user.pk, {"title": "Milestone funded"})
+    assert await communicator.receive_json_from() == {
+        "type": "hello",
+        "user_id": user.pk,
+        "unread": 0,
+    }
+    await sync_to_async(push_to_user)(user.pk, {"type": "unread", "unread": 3})
     message = await communicator.receive_json_from(timeout=5)
-    assert message == {"type": "notification", "payload": {"title": "Milestone funded"}}
+    assert message == {"type": "unread", "unread": 3}
     await communicator.disconnect()
 
 
@@ -57,7 +61,7 @@ async def test_other_users_pushes_do_not_arrive():
     communicator = socket(await sync_to_async(session_cookie_for)(user))
     await communicator.connect()
     await communicator.receive_json_from()
-    await sync_to_async(push_to_user)(other.pk, {"title": "not yours"})
+    await sync_to_async(push_to_user)(other.pk, {"type": "unread", "unread": 1})
     assert await communicator.receive_nothing(timeout=0.5)
     await communicator.disconnect()
 
