@@ -44,6 +44,7 @@ from disputes.models import Dispute, SettlementOffer
 from escrow.api import MoneyView
 from marketplace.permissions import acting_user
 from smartpay.api.idempotency import idempotent
+from smartpay.uploads import private_download
 
 NOT_YOURS = "404 unless you are a party to the contract (or an arbiter)."
 CLOSED = "`dispute_closed` (409, decided, settled or withdrawn)"
@@ -189,19 +190,7 @@ class EvidenceFileView(APIView):
         item = selectors.evidence_file_for(acting_user(request), pk, evidence_id)
         if item is None:
             raise Http404("No such file.")
-        try:
-            handle = item.file.open("rb")
-        except FileNotFoundError:
-            raise Http404("The file is missing from storage.") from None
-        response = FileResponse(
-            handle,
-            as_attachment=True,
-            filename=item.name,
-            content_type=item.content_type or "application/octet-stream",
-        )
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Cache-Control"] = "private, no-store"
-        return response
+        return private_download(item.file, name=item.name, content_type=item.content_type)
 
 
 class DisputeOfferView(MoneyView):

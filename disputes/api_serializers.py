@@ -14,6 +14,7 @@ from escrow.api_serializers import MinorUnitsField
 from marketplace.api_transactions import WalletOptionsSerializer
 from marketplace.services import milestones as milestone_services
 from smartpay.api.fields import ChoiceLabelField
+from smartpay.uploads import ALLOWED_FILES
 
 
 class DisputeEventSerializer(serializers.ModelSerializer[DisputeEvent]):
@@ -172,7 +173,7 @@ class EvidenceWriteSerializer(serializers.Serializer[Any]):
         required=False,
         help_text=(
             f"Up to {milestone_services.MAX_FILES} files of at most 25 MB each: "
-            f"{', '.join(sorted(milestone_services.ALLOWED_FILES))}."
+            f"{', '.join(sorted(ALLOWED_FILES))}."
         ),
     )
 

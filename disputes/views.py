@@ -42,6 +42,7 @@ from marketplace.permissions import UNVERIFIED_DETAIL, acting_user, has_verified
 from marketplace.selectors.contracts import milestones_for
 from marketplace.services.contracts import workroom_url
 from smartpay.errors import DomainError, NotFoundError
+from smartpay.uploads import private_download
 
 S = Dispute.Status
 T = TypeVar("T")
@@ -412,16 +413,4 @@ def evidence_download(request: HttpRequest, pk: int, evidence_id: int) -> FileRe
     item = selectors.evidence_file_for(acting_user(request), pk, evidence_id)
     if item is None:
         raise Http404("No such file.")
-    try:
-        handle = item.file.open("rb")
-    except FileNotFoundError:
-        raise Http404("The file is missing from storage.") from None
-    response = FileResponse(
-        handle,
-        as_attachment=True,
-        filename=item.name,
-        content_type=item.content_type or "application/octet-stream",
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return private_download(item.file, name=item.name, content_type=item.content_type)

@@ -34,6 +34,7 @@ from marketplace.selectors import contracts as selectors
 from marketplace.services import contracts as contract_services
 from marketplace.services import milestones as milestone_services
 from smartpay.api.fields import ChoiceLabelField
+from smartpay.uploads import ALLOWED_FILES
 
 ERROR_EXAMPLE = OpenApiExample(
     "Refused",
@@ -162,7 +163,7 @@ class SubmitSerializer(serializers.Serializer[Any]):
         required=False,
         help_text=(
             f"Up to {milestone_services.MAX_FILES} files of at most 25 MB each: "
-            f"{', '.join(sorted(milestone_services.ALLOWED_FILES))}."
+            f"{', '.join(sorted(ALLOWED_FILES))}."
         ),
     )
 

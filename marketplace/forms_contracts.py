@@ -9,7 +9,8 @@ from typing import Any
 from django import forms
 
 from marketplace.money import CURRENCIES, to_minor_units
-from marketplace.services.milestones import ALLOWED_FILES, MAX_FILES, MAX_MESSAGE_CHARS
+from marketplace.services.milestones import MAX_FILES, MAX_MESSAGE_CHARS
+from smartpay.uploads import ALLOWED_FILES
 
 ACCEPT_ATTR = ",".join(f".{ext}" for ext in sorted(ALLOWED_FILES))
 

@@ -28,6 +28,7 @@ from marketplace.selectors import contracts as selectors
 from marketplace.services import contracts as contract_services
 from marketplace.services import milestones as milestone_services
 from smartpay.errors import DomainError, NotFoundError
+from smartpay.uploads import private_download
 
 S = Milestone.Status
 
@@ -453,13 +454,4 @@ def contract_file_download(request: HttpRequest, file_id: int) -> FileResponse:
     item = selectors.file_for(acting_user(request), file_id)
     if item is None:
         raise Http404("No such file.")
-    try:
-        handle = item.file.open("rb")
-    except FileNotFoundError:
-        raise Http404("The file is missing from storage.") from None
-    response = FileResponse(
-        handle, as_attachment=True, filename=item.name, content_type=item.content_type
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return private_download(item.file, name=item.name, content_type=item.content_type)

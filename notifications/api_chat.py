@@ -34,6 +34,7 @@ from notifications.chat_selectors import (
 )
 from notifications.models import Conversation, Message
 from smartpay.api.fields import ChoiceLabelField
+from smartpay.uploads import private_download
 
 NOT_YOURS = "404 unless you are a member of the conversation."
 BODY_ERRORS = (
@@ -319,16 +320,8 @@ class MessageAttachmentView(APIView):
             or not chat.is_member(_me(request), message.conversation_id)
         ):
             raise Http404("No such file.")
-        try:
-            handle = message.attachment.open("rb")
-        except FileNotFoundError:
-            raise Http404("The file is missing from storage.") from None
-        response = FileResponse(
-            handle,
-            as_attachment=True,
-            filename=message.attachment_name,
-            content_type=message.attachment_content_type or "application/octet-stream",
+        return private_download(
+            message.attachment,
+            name=message.attachment_name,
+            content_type=message.attachment_content_type,
         )
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Cache-Control"] = "private, no-store"
-        return response

@@ -157,7 +157,7 @@ def message_payload(message: Message) -> dict[str, Any]:
         "id": message.pk,
         "conversation_id": message.conversation_id,
         "sender_id": message.sender_id,
-        "sender_name": _display_name(sender) if sender is not None else "",
+        "sender_name": display_name(sender) if sender is not None else "",
         "body": message.body,
         "attachment": attachment,
         "created_at": message.created_at.isoformat(),
@@ -165,7 +165,8 @@ def message_payload(message: Message) -> dict[str, Any]:
     }
 
 
-def _display_name(user: Any) -> str:
+def display_name(user: Any) -> str:
+    """The name other members see: the full name, else the login (the e-mail)."""
     full = user.get_full_name() if hasattr(user, "get_full_name") else ""
     return str(full or user.get_username())
 
@@ -247,7 +248,7 @@ def _notify_caught_up_members(
     states = async_to_sync(presence_store().states)(message.conversation_id)
     recipients = [user_id for user_id in recipients if states.get(user_id) != ONLINE]
     conversation = sender_membership.conversation
-    sender_name = _display_name(message.sender) if message.sender is not None else "Someone"
+    sender_name = display_name(message.sender) if message.sender is not None else "Someone"
     title = f"{sender_name} wrote in {conversation.title or 'a conversation'}"
     for user_id in recipients:
         notify(

@@ -30,6 +30,9 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
+            # Accept, then close: a browser sees a close code only after the handshake
+            # (a refused handshake is a bare HTTP 403 to it).
+            await self.accept()
             await self.close(code=4401)
             return
         self.group = user_group(user.pk)

@@ -54,7 +54,7 @@ def chat_panel(request: HttpRequest, subject_type: str, subject_id: str) -> Http
     members: list[dict[str, Any]] = [
         {
             "id": m.user_id,
-            "name": chat._display_name(m.user),
+            "name": chat.display_name(m.user),
             "state": states.get(m.user_id, OFFLINE),
             "last_read_message_id": m.last_read_message_id,
             "is_me": m.user_id == user_id,

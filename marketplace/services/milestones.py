@@ -6,10 +6,7 @@ contract -> milestone (see marketplace.services.contracts).
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -41,102 +38,18 @@ from marketplace.services.contracts import (
 from notifications.services import notify
 from smartpay import audit
 from smartpay.errors import Conflict, DomainError, InvalidTransition, NotAllowed
+from smartpay.uploads import CheckedFile, check_upload
 
 MAX_FILES = 10
 MAX_FILE_BYTES = 25 * 1024 * 1024
 MAX_MESSAGE_CHARS = 10_000
-CHUNK = 64 * 1024
-
-_ZIP = (b"PK\x03\x04", b"PK\x05\x06")
-# extension -> (content type we store, accepted leading bytes or None when not cheap to check)
-ALLOWED_FILES: dict[str, tuple[str, tuple[bytes, ...] | None]] = {
-    "pdf": ("application/pdf", (b"%PDF-",)),
-    "png": ("image/png", (b"\x89PNG\r\n\x1a\n",)),
-    "jpg": ("image/jpeg", (b"\xff\xd8\xff",)),
-    "jpeg": ("image/jpeg", (b"\xff\xd8\xff",)),
-    "gif": ("image/gif", (b"GIF87a", b"GIF89a")),
-    "txt": ("text/plain", None),
-    "md": ("text/markdown", None),
-    "csv": ("text/csv", None),
-    "zip": ("application/zip", _ZIP),
-    "docx": (
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        _ZIP,
-    ),
-    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", _ZIP),
-    "pptx": (
-        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-        _ZIP,
-    ),
-    "mp4": ("video/mp4", None),  # checked by its "ftyp" box below
-}
-TEXT_EXTENSIONS = {"txt", "md", "csv"}
-
-
-@dataclass(frozen=True)
-class CheckedFile:
-    upload: Any
-    name: str
-    size: int
-    content_type: str
-    sha256: str
-
-
-def _clean_name(raw: str) -> str:
-    name = os.path.basename(raw.replace("\\", "/")).strip()
-    stem, dot, ext = name.rpartition(".")
-    if len(name) > 255:
-        name = f"{stem[: 250 - len(ext)]}{dot}{ext}"
-    return name
-
-
-def _leading_bytes_match(ext: str, head: bytes) -> bool:
-    if ext == "mp4":
-        return head[4:8] == b"ftyp"
-    if ext in TEXT_EXTENSIONS:
-        return b"\x00" not in head  # binary content renamed to .txt
-    signatures = ALLOWED_FILES[ext][1]
-    return signatures is None or head.startswith(signatures)
 
 
 def check_files(files: Sequence[Any]) -> list[CheckedFile]:
     """Validate every upload before anything is written; return them with their digests."""
     if len(files) > MAX_FILES:
         raise DomainError(f"Attach at most {MAX_FILES} files.", code="too_many_files")
-    checked = []
-    for upload in files:
-        name = _clean_name(upload.name or "")
-        ext = name.rpartition(".")[2].lower() if "." in name else ""
-        if ext not in ALLOWED_FILES:
-            raise DomainError(
-                f"{name or 'The file'}: this type of file is not allowed. Allowed: "
-                f"{', '.join(sorted(ALLOWED_FILES))}.",
-                code="file_type_not_allowed",
-            )
-        if upload.size > MAX_FILE_BYTES:
-            raise DomainError(
-                f"{name} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB.",
-                code="file_too_large",
-            )
-        digest = hashlib.sha256()
-        upload.seek(0)
-        head = b""
-        for chunk in upload.chunks(CHUNK):
-            if len(head) < 16:
-                head += chunk[: 16 - len(head)]
-            digest.update(chunk)
-        if ext in TEXT_EXTENSIONS:
-            upload.seek(0)
-            head = upload.read(8192)
-        upload.seek(0)
-        if not _leading_bytes_match(ext, head):
-            raise DomainError(
-                f"{name} does not look like a .{ext} file.", code="file_type_not_allowed"
-            )
-        checked.append(
-            CheckedFile(upload, name, upload.size, ALLOWED_FILES[ext][0], digest.hexdigest())
-        )
-    return checked
+    return [check_upload(upload, max_bytes=MAX_FILE_BYTES) for upload in files]
 
 
 # --- the plan of an active contract -------------------------------------------
