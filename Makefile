@@ -33,10 +33,12 @@ static/vendor/htmx.min.js: node_modules/.installed
 
 deps: $(VENV)/.installed static/vendor/htmx.min.js
 
+# A terminal reads plain lines better than JSON (production logs JSON by default).
+run: export LOG_FORMAT ?= plain
 run: deps
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v0
-	$(PY) manage.py escrow_schedule
+	$(PY) manage.py beat_schedule
 	$(PY) manage.py seed_demo --if-empty
 	@echo
 	@echo "  SmartPay is starting at http://$(HOST):$(PORT)/   (Ctrl-C stops everything)"

@@ -9,6 +9,7 @@ from celery import shared_task
 
 from disputes.services import close_chain_resolutions, execute_due_decisions
 from disputes.services.deadlines import remind_due_responses, settle_lapsed_disputes
+from smartpay.periodic import describe_counts, run_periodic
 
 log = logging.getLogger(__name__)
 
@@ -21,18 +22,15 @@ SETTLE_TIME_LIMIT = 300
 def settle() -> dict[str, int] | None:
     """Beat, every minute. Returns each step's count, or None when another run holds
     the lock."""
-    from escrow.tasks import single_run
+    return run_periodic(
+        "disputes-settle", _settle, time_limit=SETTLE_TIME_LIMIT, describe=describe_counts
+    )
 
-    with single_run("disputes-settle", SETTLE_TIME_LIMIT) as acquired:
-        if not acquired:
-            log.info("dispute deadlines skipped: another run holds the lock")
-            return None
-        counts = {
-            "reminders": remind_due_responses(),
-            "resolved by silence": settle_lapsed_disputes(),
-            "decisions executed": execute_due_decisions(),
-            "chain resolutions closed": close_chain_resolutions(),
-        }
-        if any(counts.values()):
-            log.info("dispute deadlines: %s", counts)
-        return counts
+
+def _settle() -> dict[str, int]:
+    return {
+        "reminders": remind_due_responses(),
+        "resolved by silence": settle_lapsed_disputes(),
+        "decisions executed": execute_due_decisions(),
+        "chain resolutions closed": close_chain_resolutions(),
+    }

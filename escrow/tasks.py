@@ -1,24 +1,20 @@
 """Escrow's periodic tasks: settlement, reconciliation, weekly payouts (thin, STYLE.md).
 
-Each periodic task holds a lock in the shared cache while it runs. Beat fires
-settlement every minute and a slow run would overlap the next one, and a
-second beat process (a deploy overlap, a mis-scaled service) fires every task
-twice. The services are idempotent by key, so money would not move twice, but
-two overlapping runs would still race for the same rows, call the provider
-twice at once and send reminders twice; the lock makes the second run a no-op.
+Each runs through ``smartpay.periodic.run_periodic``: one run at a time (a second
+beat or a slow run overlapping the next finds the lock taken and does nothing),
+a log line of what it did, and a record of its last success for ``/readyz`` and
+the admin. The lock and record names are the beat entries' names
+(``smartpay.schedule``).
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from celery import shared_task
-from django.core.cache import cache
 
 # The imports marked F401 register tasks defined next to the code they drive:
 # Celery's autodiscovery imports only ``escrow.tasks``.
@@ -31,31 +27,13 @@ from escrow.tasks_arbiter import (  # noqa: F401
 from escrow.tasks_chain import chain_sync_task  # noqa: F401
 from escrow.tasks_payouts import send_payout_task  # noqa: F401
 from escrow.tasks_refunds import send_card_refund_task  # noqa: F401
+from smartpay.periodic import describe_counts, run_periodic
 
 log = logging.getLogger(__name__)
 
 SETTLE_TIME_LIMIT = 300
 RECONCILE_TIME_LIMIT = 900
 AUTO_PAYOUTS_TIME_LIMIT = 900
-
-
-@contextmanager
-def single_run(name: str, timeout: int) -> Iterator[bool]:
-    """Yield True to the one caller that holds ``name``'s lock, False to any other.
-
-    ``cache.add`` is atomic on Redis (SET NX) and on the local-memory cache of the
-    embedded default's single worker. The lock expires with the task's time
-    limit, so a worker killed mid-run cannot block the task for good; the token
-    stops a run that outlived its lock from deleting its successor's.
-    """
-    key = f"escrow:periodic-lock:{name}"
-    token = uuid.uuid4().hex
-    acquired = cache.add(key, token, timeout)
-    try:
-        yield acquired
-    finally:
-        if acquired and cache.get(key) == token:
-            cache.delete(key)
 
 
 # --- settlement -----------------------------------------------------------------------------
@@ -133,11 +111,12 @@ def run_settlement(
 def settle() -> dict[str, int] | None:
     """Beat, every minute. Returns each step's count (-1 for a failed step), or None
     when another run holds the lock."""
-    with single_run("settle", SETTLE_TIME_LIMIT) as acquired:
-        if not acquired:
-            log.info("settlement skipped: another run holds the lock")
-            return None
-        return {r.step.name: -1 if r.error else r.count for r in run_settlement()}
+    return run_periodic(
+        "escrow-settle",
+        lambda: {r.step.name: -1 if r.error else r.count for r in run_settlement()},
+        time_limit=SETTLE_TIME_LIMIT,
+        describe=describe_counts,
+    )
 
 
 # --- reconciliation and weekly payouts ----------------------------------------------------------
@@ -150,13 +129,18 @@ def settle() -> dict[str, int] | None:
 )
 def reconcile() -> int | None:
     """Beat, hourly. Returns the report's id, or None when another run holds the lock."""
-    with single_run("reconcile", RECONCILE_TIME_LIMIT) as acquired:
-        if not acquired:
-            log.info("reconciliation skipped: another run holds the lock")
-            return None
+
+    def work() -> tuple[int, bool]:
         report = reconciliation.reconcile()
-        log.info("reconciliation %s: %s", report.pk, "ok" if report.ok else "problems found")
-        return report.pk
+        return report.pk, report.ok
+
+    outcome = run_periodic(
+        "escrow-reconcile",
+        work,
+        time_limit=RECONCILE_TIME_LIMIT,
+        describe=lambda r: f"report {r[0]}: {'ok' if r[1] else 'problems found'}",
+    )
+    return outcome[0] if outcome is not None else None
 
 
 @shared_task(
@@ -167,10 +151,9 @@ def reconcile() -> int | None:
 def run_auto_payouts() -> int | None:
     """Beat, Mondays 06:00 UTC. Returns how many payouts were requested, or None when
     another run holds the lock."""
-    with single_run("auto-payouts", AUTO_PAYOUTS_TIME_LIMIT) as acquired:
-        if not acquired:
-            log.info("automatic payouts skipped: another run holds the lock")
-            return None
-        created = payouts.run_auto_payouts()
-        log.info("automatic payouts: %s requested", created)
-        return created
+    return run_periodic(
+        "escrow-auto-payouts",
+        payouts.run_auto_payouts,
+        time_limit=AUTO_PAYOUTS_TIME_LIMIT,
+        describe=lambda created: f"{created} payout(s) requested",
+    )

@@ -13,6 +13,7 @@ from celery import shared_task
 
 from escrow.chain.arbiter_send import send_chain_transaction
 from escrow.chain.arbiter_track import track_chain_transactions
+from smartpay.periodic import describe_counts, run_periodic
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +41,16 @@ def send_chain_transaction_task(tx_id: int) -> str:
 )
 def track_chain_transactions_task() -> dict[str, int] | None:
     """Beat. Returns what happened to the rows, or None when another run holds the lock."""
-    # Imported here: escrow.tasks imports this module to register its tasks.
-    from escrow.tasks import single_run
 
-    with single_run("track-chain-transactions", TRACK_TIME_LIMIT) as acquired:
-        if not acquired:
-            log.info("chain transaction tracking skipped: another run holds the lock")
-            return None
+    def work() -> dict[str, int]:
         result = track_chain_transactions()
-        if result.counts or result.error:
-            log.info("chain transactions: %s %s", result.counts, result.error)
+        if result.error:
+            log.warning("chain transactions: %s", result.error)
         return result.counts
+
+    return run_periodic(
+        "escrow-chain-transactions",
+        work,
+        time_limit=TRACK_TIME_LIMIT,
+        describe=describe_counts,
+    )

@@ -1,8 +1,8 @@
 """The chain sync task: a thin wrapper over ``sync_chain`` (STYLE.md).
 
-Beat fires it every ``CHAIN_SYNC_INTERVAL_SECONDS``. The cache lock keeps a second beat
-(or a slow run) from starting another sync beside it; correctness does not depend on
-it, since each batch commits under the cursor's row lock.
+Beat fires it every ``CHAIN_SYNC_INTERVAL_SECONDS``. ``run_periodic``'s lock keeps a
+second beat (or a slow run) from starting another sync beside it; correctness does not
+depend on it, since each batch commits under the cursor's row lock.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from celery import shared_task
 from escrow.chain.node import ChainUnavailable
 from escrow.chain.sync import sync_chain
 from smartpay.errors import DomainError
+from smartpay.periodic import describe_counts, run_periodic
 
 log = logging.getLogger(__name__)
 
@@ -28,23 +29,26 @@ CHAIN_SYNC_TIME_LIMIT = 300
 def chain_sync_task() -> dict[str, int] | None:
     """Returns the run's counts; None when another run holds the lock, the chain rail
     is not configured, or the node is unavailable (logged; the next tick retries)."""
-    # escrow.tasks imports this module to register the task: import it late.
-    from escrow.tasks import single_run
+    return run_periodic(
+        "escrow-chain-sync",
+        _sync,
+        time_limit=CHAIN_SYNC_TIME_LIMIT,
+        describe=describe_counts,
+    )
 
-    with single_run("chain-sync", CHAIN_SYNC_TIME_LIMIT) as acquired:
-        if not acquired:
-            log.info("chain sync skipped: another run holds the lock")
-            return None
-        try:
-            report = sync_chain()
-        except ChainUnavailable as error:
-            log.warning("chain sync: %s", error.detail)
-            return None
-        except DomainError as error:
-            # A reorg that cannot be rolled back (the money already left by another
-            # route): sync stops at the cursor, with the error on it, until staff act.
-            log.error("chain sync stopped, staff must act: %s", error.detail)
-            return None
+
+def _sync() -> dict[str, int] | None:
+    try:
+        report = sync_chain()
+    except ChainUnavailable as error:
+        log.warning("chain sync: %s", error.detail)
+        return None
+    except DomainError as error:
+        # A reorg that cannot be rolled back (the money already left by another
+        # route): sync stops at the cursor, with the error on it, until staff act.
+        # Raised, so the run is recorded as failed and the task becomes overdue.
+        log.error("chain sync stopped, staff must act: %s", error.detail)
+        raise
     if not report.configured:
         log.debug("chain sync skipped: %s", report.reason)
         return None

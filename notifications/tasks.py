@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import smtplib
 import socket
-import uuid
 
 from celery import shared_task
-from django.core.cache import cache
 
 from notifications import emails
+from smartpay.periodic import run_periodic
 
 SEND_TIME_LIMIT = 60
 DIGEST_TIME_LIMIT = 600
@@ -39,17 +38,14 @@ def send_notification_email(notification_id: int) -> bool:
     time_limit=DIGEST_TIME_LIMIT,
     soft_time_limit=DIGEST_TIME_LIMIT - 30,
 )
-def send_message_digests() -> int:
-    """Mail members who are away a digest of the chat messages they missed. Beat runs
-    it every few minutes; a second beat (or a slow run overlapping the next) finds the
-    lock taken and does nothing, and ``notified_until`` is claimed per membership anyway.
-    """
-    key = "notifications:periodic-lock:message-digests"
-    token = uuid.uuid4().hex
-    if not cache.add(key, token, DIGEST_TIME_LIMIT):
-        return 0
-    try:
-        return emails.send_message_digests()
-    finally:
-        if cache.get(key) == token:
-            cache.delete(key)
+def send_message_digests() -> int | None:
+    """Mail members who are away a digest of the chat messages they missed; returns how
+    many digests went out. Beat runs it every few minutes; a second beat (or a slow run
+    overlapping the next) finds the lock taken and returns None, and
+    ``notified_until`` is claimed per membership anyway."""
+    return run_periodic(
+        "notifications-message-digests",
+        emails.send_message_digests,
+        time_limit=DIGEST_TIME_LIMIT,
+        describe=lambda sent: f"{sent} digest(s) sent" if sent else "",
+    )

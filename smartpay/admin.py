@@ -143,3 +143,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+from smartpay import admin_periodic  # noqa: E402, F401 - registers PeriodicRun's admin

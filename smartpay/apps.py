@@ -10,7 +10,13 @@ class SmartpayConfig(AppConfig):
     verbose_name = "SmartPay platform"
 
     def ready(self) -> None:
+        from django.core import checks
+
+        from smartpay import metrics
         from smartpay.api import schema  # noqa: F401 - registers the OpenAPI extensions
+
+        metrics.register_business_metrics()
+        checks.register(metrics.check_metrics_settings)
 
 
 class SmartPayAdminConfig(admin_apps.AdminConfig):

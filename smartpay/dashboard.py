@@ -23,6 +23,8 @@ from escrow.models import ChainCursor, LedgerAccount, Payout, ReconciliationRepo
 from escrow.services.reconciliation import describe_drift
 from marketplace.models import User
 from marketplace.money import Rail, format_amount
+from smartpay.models import PeriodicRun
+from smartpay.schedule import task_health
 
 # A cursor that has not synced for this long is shown as stale even without an error.
 STALE_SYNC_MINUTES = 15
@@ -192,6 +194,8 @@ class ReconciliationFigures:
     drifting: list[str]
     link: str
     list_link: str
+    # {"card:usd": drift in minor units, ...} for /metrics.
+    drift_amounts: dict[str, int] = field(default_factory=dict)
 
 
 def latest_reconciliation() -> ReconciliationFigures | None:
@@ -208,6 +212,7 @@ def latest_reconciliation() -> ReconciliationFigures | None:
         drifting=sorted(key for key, figures in report.drift.items() if figures.get("drift")),
         link=change_page(report),
         list_link=changelist(ReconciliationReport),
+        drift_amounts={key: int(row.get("drift") or 0) for key, row in report.drift.items()},
     )
 
 
@@ -246,6 +251,26 @@ def queue_figures(user: User) -> QueueFigures:
     )
 
 
+# --- periodic tasks -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeriodicFigures:
+    scheduled: int
+    overdue: list[str]
+    link: str
+
+
+def periodic_figures() -> PeriodicFigures:
+    """How many periodic tasks are scheduled and which are overdue (two queries)."""
+    health = task_health()
+    return PeriodicFigures(
+        scheduled=sum(1 for task in health if task.enabled),
+        overdue=[task.name for task in health if task.overdue],
+        link=changelist(PeriodicRun),
+    )
+
+
 # --- the index ----------------------------------------------------------------------
 
 
@@ -258,6 +283,7 @@ class Dashboard:
     reconciliation: ReconciliationFigures | None = None
     shows_reconciliation: bool = False
     queue: QueueFigures | None = None
+    periodic: PeriodicFigures | None = None
     blocks: list[str] = field(default_factory=list)
 
     @property
@@ -266,7 +292,8 @@ class Dashboard:
 
     @property
     def is_ops(self) -> bool:
-        return bool({"escrow", "disputes", "payouts", "chain", "reconciliation"} & set(self.blocks))
+        ops_blocks = {"escrow", "disputes", "payouts", "chain", "reconciliation", "periodic"}
+        return bool(ops_blocks & set(self.blocks))
 
 
 def dashboard_for(user: User) -> Dashboard:
@@ -289,6 +316,9 @@ def dashboard_for(user: User) -> Dashboard:
         board.reconciliation = latest_reconciliation()
         board.shows_reconciliation = True
         board.blocks.append("reconciliation")
+    if may_view(user, PeriodicRun):
+        board.periodic = periodic_figures()
+        board.blocks.append("periodic")
     if user.is_arbiter:
         board.queue = queue_figures(user)
         board.blocks.append("queue")

@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from smartpay.celery import app as celery_app
+from smartpay.schedule import task_health
 
 
 def check_database() -> str:
@@ -65,12 +66,34 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+def periodic_status() -> dict[str, object]:
+    """Each periodic task's last success and whether it is overdue. Reported, not a
+    reason for 503: a stopped worker or beat must not take every web process out of
+    the load balancer. Alert on ``overdue`` (or on the /metrics gauge) instead."""
+    try:
+        health = task_health()
+    except Exception as exc:  # noqa: BLE001 - the database check reports the cause
+        return {"ok": False, "error": type(exc).__name__}
+    overdue = [task.name for task in health if task.overdue]
+    return {
+        "ok": not overdue,
+        "overdue": overdue,
+        "tasks": {task.name: task.as_json() for task in health},
+    }
+
+
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Every dependency answers: 200 when all do, 503 naming the one that doesn't."""
+    """Every dependency answers: 200 when all do, 503 naming the one that doesn't.
+    Periodic tasks are listed with their last success, and ``overdue`` when they have
+    not succeeded for a few of their intervals."""
     ready, checks = run_checks()
     return JsonResponse(
-        {"status": "ready" if ready else "unavailable", "checks": checks},
+        {
+            "status": "ready" if ready else "unavailable",
+            "checks": checks,
+            "periodic": periodic_status(),
+        },
         status=200 if ready else 503,
     )

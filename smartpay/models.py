@@ -83,3 +83,30 @@ class AuditEntry(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise ValueError("The audit log is append-only.")
+
+
+class PeriodicRun(models.Model):
+    """The record of one periodic task (``smartpay.periodic.run_periodic`` writes it):
+    when it last started, succeeded and failed, and what it did. ``/readyz``,
+    ``/metrics`` and the admin read it."""
+
+    name = models.CharField(max_length=100, unique=True)
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_finished_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_summary = models.CharField(max_length=500, blank=True, help_text="What it did.")
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    runs = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    skipped_overlaps = models.PositiveIntegerField(
+        default=0, help_text="Runs that found another run holding the lock and did nothing."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -20,6 +20,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
 REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_META = "smartpay.request_id"
 MAX_REQUEST_ID = 64
 # What a proxy or client may send as its request id (a UUID, a hex or base64url token);
 # anything else is replaced by a fresh one rather than stored.
@@ -71,6 +72,14 @@ def origin_of(request: HttpRequest) -> Origin:
     )
 
 
+def _enter(request: HttpRequest) -> Origin:
+    origin = origin_of(request)
+    # Django logs 4xx and 5xx responses after the middleware has returned; the log
+    # filter (smartpay.logs) finds the request id here then.
+    request.META[REQUEST_ID_META] = origin.request_id
+    return origin
+
+
 class RequestOriginMiddleware:
     """Sets the origin for the request and echoes its request id in the response."""
 
@@ -86,7 +95,7 @@ class RequestOriginMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self._acall(request)
-        token = _origin.set(origin_of(request))
+        token = _origin.set(_enter(request))
         try:
             response: HttpResponse = self.get_response(request)
         finally:
@@ -96,7 +105,7 @@ class RequestOriginMiddleware:
         return response
 
     async def _acall(self, request: HttpRequest) -> HttpResponse:
-        token = _origin.set(origin_of(request))
+        token = _origin.set(_enter(request))
         try:
             get_response: Callable[[HttpRequest], Awaitable[HttpResponse]] = self.get_response
             response = await get_response(request)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 
 import environ
 from csp.constants import NONE, SELF
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "channels",
     "csp",
+    "django_prometheus",
     "allauth",
     "allauth.account",
     "allauth.mfa",
@@ -69,6 +71,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "smartpay.request_context.RequestOriginMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -78,8 +81,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "smartpay.throttle.PageWriteThrottleMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last on purpose: WhiteNoise is sync-only, and a sync-only middleware at the
     # bottom runs the whole chain in one thread under ASGI. Anywhere higher,
     # Django hops between event loop and thread around every middleware above
@@ -173,6 +178,7 @@ STATIC_URL = "/static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "static")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
+_default_storage: dict[str, Any]
 if AWS_STORAGE_BUCKET_NAME:
     _default_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
@@ -340,6 +346,9 @@ REST_FRAMEWORK = {
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# Pages that change something (forms, the admin), per user or per visitor's address;
+# the API has the rates above and allauth its own for logins (smartpay.throttle).
+PAGE_WRITE_RATE = env.str("THROTTLE_PAGE_WRITE", default="120/min")
 SPECTACULAR_SETTINGS = {
     "TITLE": "SmartPay API",
     "DESCRIPTION": (
@@ -436,11 +445,48 @@ CHAIN_RPC_TIMEOUT_SECONDS = env.float("CHAIN_RPC_TIMEOUT_SECONDS", default=10.0)
 SIWE_DOMAIN = env.str("SIWE_DOMAIN", default="")
 SIWE_NONCE_TTL_SECONDS = env.int("SIWE_NONCE_TTL_SECONDS", default=300)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# --- Operations --------------------------------------------------------------------
+# Backups (manage.py backup / restore and the nightly task) go to the "backups" storage:
+# S3 under BACKUP_LOCATION when a bucket is set, else DATA_DIR/backups.
+BACKUP_KEEP_DAILY = env.int("BACKUP_KEEP_DAILY", default=7)
+BACKUP_KEEP_WEEKLY = env.int("BACKUP_KEEP_WEEKLY", default=4)
+BACKUP_LOCATION = env.str("BACKUP_LOCATION", default="backups")
+if AWS_STORAGE_BUCKET_NAME:
+    STORAGES["backups"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            **_default_storage["OPTIONS"],
+            "bucket_name": env.str("BACKUP_BUCKET", default=AWS_STORAGE_BUCKET_NAME),
+            "location": BACKUP_LOCATION,
+            "file_overwrite": True,
+        },
+    }
+else:
+    STORAGES["backups"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(DATA_DIR / BACKUP_LOCATION)},
+    }
+# /metrics answers a bearer token (METRICS_TOKEN) or a client in METRICS_ALLOWED_NETWORKS;
+# production (HTTPS=true) allows no network unless told, so anonymous scrapes get 403.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list(
+    "METRICS_ALLOWED_NETWORKS", default=[] if HTTPS else ["127.0.0.1/32", "::1/128"]
+)
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+# "json" (one object per line, with the request id) or "plain" for a terminal.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+
+# One console stream for every logger (ours, Django's, Celery's, uvicorn's), each line
+# with its request id and origin; see smartpay/logs.py. The worker keeps it too
+# (smartpay/celery.py tells Celery not to install its own handlers).
+from smartpay.logs import logging_config  # noqa: E402 - beside the setting it builds
+
+LOGGING = logging_config(LOG_FORMAT, env.str("LOG_LEVEL", default="INFO").upper())
+
+# Error reports go to Sentry only when SENTRY_DSN is set; see smartpay/observability.py.
+from smartpay.observability import init_sentry  # noqa: E402 - runs only with a DSN
+
+init_sentry(
+    SENTRY_DSN,
+    environment=env.str("SENTRY_ENVIRONMENT", default="production" if HTTPS else "development"),
+)

@@ -2,7 +2,10 @@
 
 from celery import shared_task
 
-from smartpay.api.idempotency import purge_expired_keys
+from smartpay import cleanup, tasks_backups  # noqa: F401 - tasks_backups registers smartpay.backup
+from smartpay.periodic import describe_counts, run_periodic
+
+CLEANUP_TIME_LIMIT = 600
 
 
 @shared_task(name="smartpay.ping")
@@ -11,6 +14,15 @@ def ping(value: str = "pong") -> str:
     return value
 
 
-@shared_task(name="smartpay.purge_idempotency_keys", time_limit=120, soft_time_limit=90)
-def purge_idempotency_keys() -> int:
-    return purge_expired_keys()
+@shared_task(
+    name="smartpay.cleanup", time_limit=CLEANUP_TIME_LIMIT, soft_time_limit=CLEANUP_TIME_LIMIT - 30
+)
+def clean_up() -> dict[str, int] | None:
+    """Beat, daily. Returns how many rows of each kind were removed, or None when
+    another run holds the lock."""
+    return run_periodic(
+        "smartpay-cleanup",
+        cleanup.remove_expired,
+        time_limit=CLEANUP_TIME_LIMIT,
+        describe=describe_counts,
+    )

@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from smartpay import health, views
+from smartpay import health, metrics, views
 from smartpay.api.views import PingView
 
 api_v1: list[URLPattern | URLResolver] = [
@@ -31,6 +31,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("", include("marketplace.urls")),
     path("", include("escrow.urls")),
     path("", include("disputes.urls")),

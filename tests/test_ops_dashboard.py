@@ -22,6 +22,8 @@ from escrow.models import ChainCursor, Payout, ReconciliationReport
 from escrow.services import reconciliation
 from marketplace.models import User
 from smartpay.dashboard import dashboard_for
+from smartpay.models import PeriodicRun
+from smartpay.schedule import ensure_periodic_tasks
 from tests.disputes.helpers import funded_milestone, make_arbiter
 from tests.escrow.money import enable_payouts
 from tests.factories import verified_user
@@ -137,7 +139,7 @@ def test_the_figures_take_the_same_few_queries_however_much_there_is() -> None:
     overdue_dispute()
     with CaptureQueriesContext(connection) as many:
         board = dashboard_for(ops)
-    assert len(many) == len(few) <= 8
+    assert len(many) == len(few) <= 10
     assert board.disputes is not None
     assert board.disputes.overdue == 2
     assert board.payouts is not None
@@ -167,7 +169,8 @@ def test_an_arbiter_sees_their_queue_not_the_ops_figures() -> None:
     assert "<strong>1</strong> assigned to you" in html
     assert "<strong>1</strong> of yours overdue" in html
     assert reverse("admin:disputes_dispute_changelist") + "?mine=mine" in html
-    for ops_only in ("Held in escrow", "Payouts", "Chain sync", "Latest reconciliation"):
+    ops_blocks = ("Held in escrow", "Payouts", "Chain sync", "Latest reconciliation")
+    for ops_only in (*ops_blocks, "Periodic tasks"):
         assert ops_only not in html
 
 
@@ -179,5 +182,20 @@ def test_staff_see_only_the_blocks_they_may_view() -> None:
     html = html_of(signed_in_with_mfa(User.objects.get(pk=viewer.pk)))
 
     assert "<strong>1</strong> failed (money returned to the balance)" in html
-    for hidden in ("Held in escrow", "Chain sync", "Latest reconciliation", "arbitration queue"):
+    hidden_blocks = ("Held in escrow", "Chain sync", "Latest reconciliation", "Periodic tasks")
+    for hidden in (*hidden_blocks, "arbitration queue"):
         assert hidden not in html
+
+
+def test_the_index_names_overdue_periodic_tasks() -> None:
+    ensure_periodic_tasks()
+    ops = verified_user(is_staff=True, is_superuser=True, is_client=False)
+    browser = signed_in_with_mfa(ops)
+    assert "9 scheduled, none overdue." in html_of(browser)
+
+    PeriodicRun.objects.filter(name="escrow-settle").update(
+        created_at=timezone.now() - timedelta(hours=1)
+    )
+    html = html_of(browser)
+    assert "1 overdue</a>: escrow-settle" in html
+    assert reverse("admin:smartpay_periodicrun_changelist") in html

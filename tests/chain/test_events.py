@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from web3 import Web3
@@ -165,8 +164,9 @@ def test_event_topic_matches_the_signature() -> None:
     assert events.event_topic("Funded") == expected
 
 
-def test_decoding_ten_thousand_logs_is_cheap(chain: Chain) -> None:
-    """Sync's benchmark ingests 10,000 events; decoding must be a small part of it."""
+def test_ten_thousand_logs_decode_into_ten_thousand_rows(chain: Chain) -> None:
+    """Sync's benchmark (bench/) ingests 10,000 events and reports the time decoding
+    takes; here only that every one of them decodes."""
     start = chain.w3.eth.block_number + 1
     cid = chain.create([5, 6])
     chain.fund(cid, 0)
@@ -174,9 +174,7 @@ def test_decoding_ten_thousand_logs_is_cheap(chain: Chain) -> None:
     chain.send(chain.escrow.functions.release(cid, 0, 4), chain.accounts.client)
     raw = logs_since(chain, start)
     batch = raw * (10_000 // len(raw))
-    began = time.perf_counter()
     rows = [to_chain_log(log, CHAIN_ID) for log in batch]
-    elapsed = time.perf_counter() - began
     assert all(rows)
     assert len(rows) == 10_000
-    assert elapsed < 2.0, f"decoding 10,000 logs took {elapsed:.2f} s"
+    assert {row.event for row in rows} >= {"EscrowCreated", "Funded", "Submitted", "Released"}

@@ -17,8 +17,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from escrow.models import ChainDeployment
-from escrow.schedule import ENTRIES
 from escrow.tasks_chain import chain_sync_task
+from smartpay.errors import DomainError
+from smartpay.models import PeriodicRun
+from smartpay.schedule import ENTRIES
 from tests.chain.agreement import open_escrow
 from tests.chain.rail import ChainRail
 
@@ -116,7 +118,7 @@ def test_from_block_ahead_of_the_cursor_is_refused(chain_rail: ChainRail):
 
 
 def test_the_command_does_not_run_beside_another_sync(chain_rail: ChainRail):
-    cache.add("escrow:periodic-lock:chain-sync", "someone", 60)
+    cache.add("periodic-lock:escrow-chain-sync", "someone", 60)
     with pytest.raises(CommandError, match="Another chain sync is running"):
         run_command()
 
@@ -147,7 +149,7 @@ def test_the_task_logs_an_unavailable_node_and_returns_none(
 
 def test_the_task_skips_while_another_run_holds_the_lock(chain_rail: ChainRail):
     open_escrow(chain_rail)
-    cache.add("escrow:periodic-lock:chain-sync", "someone", 60)
+    cache.add("periodic-lock:escrow-chain-sync", "someone", 60)
     assert chain_sync_task() is None
 
 
@@ -181,7 +183,11 @@ def test_the_task_stops_with_words_when_a_reorg_cannot_be_rolled_back(
         key="test:staff-correction",
     )
     chain_rail.rpc("anvil_reorg", [1, []])
-    with caplog.at_level(logging.ERROR, logger="escrow.tasks_chain"):
-        assert chain_sync_task() is None
+    with caplog.at_level(logging.ERROR, logger="escrow.tasks_chain"), pytest.raises(DomainError):
+        chain_sync_task()
     assert "chain sync stopped, staff must act" in caplog.text
     assert ChainCursor.objects.get().last_error
+    # Recorded as a failed run, so /readyz and the admin show the task overdue.
+    run = PeriodicRun.objects.get(name="escrow-chain-sync")
+    assert run.failures == 1
+    assert "does not hold enough money" in run.last_error

@@ -17,6 +17,7 @@ from escrow.rails import events, sandbox
 from escrow.services import funding as funding_services
 from escrow.services import payouts, refunds, release, webhooks
 from marketplace.models import Milestone, User
+from smartpay.periodic import single_run
 from tests.escrow.money import (
     balance,
     card_contract,
@@ -227,7 +228,7 @@ def test_settle_command_exits_non_zero_when_a_step_failed(monkeypatch, capsys):
 
 
 def test_settle_command_refuses_while_another_run_holds_the_lock():
-    with tasks.single_run("settle", 60) as acquired:
+    with single_run("escrow-settle", 60) as acquired:
         assert acquired
         with pytest.raises(CommandError, match="Another settlement run"):
             call_command("settle")

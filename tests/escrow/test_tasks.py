@@ -9,17 +9,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
-from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from escrow import tasks
 from escrow.models import ReconciliationReport, Release
-from escrow.schedule import ENTRIES, ensure_periodic_tasks
 from escrow.services import payouts, reconciliation, refunds, release, webhooks
 from marketplace.models import Milestone
 from smartpay.celery import app as celery_app
+from smartpay.models import PeriodicRun
+from smartpay.periodic import single_run
 from tests.escrow.money import card_contract, first_milestone, fund, submit
 
 WAIT = 10  # seconds; a generous bound for a thread to reach a point
@@ -72,6 +71,8 @@ def quiet_settlement(monkeypatch) -> None:
         monkeypatch.setattr(module, name, lambda **_: 0)
 
 
+# Threads write the run records: they need committed rows, not the test's transaction.
+@pytest.mark.django_db(transaction=True)
 def test_two_overlapping_settlement_runs_act_once(monkeypatch, quiet_settlement):
     calls: list[str] = []
     entered, gate = threading.Event(), threading.Event()
@@ -80,9 +81,14 @@ def test_two_overlapping_settlement_runs_act_once(monkeypatch, quiet_settlement)
     assert calls == ["first"]
     assert first["auto-release"] == 1
     assert second is None  # found the lock taken and did nothing
+    record = PeriodicRun.objects.get(name="escrow-settle")
+    assert (record.runs, record.skipped_overlaps, record.failures) == (1, 1, 0)
+    assert record.last_summary == "auto-release 1"
     assert tasks.settle() is not None  # the lock was let go when the first run ended
 
 
+# Threads write the run records: they need committed rows, not the test's transaction.
+@pytest.mark.django_db(transaction=True)
 def test_two_overlapping_reconciliations_write_one_report(monkeypatch):
     calls: list[str] = []
     entered, gate = threading.Event(), threading.Event()
@@ -93,6 +99,8 @@ def test_two_overlapping_reconciliations_write_one_report(monkeypatch):
     assert (first, second) == (7, None)
 
 
+# Threads write the run records: they need committed rows, not the test's transaction.
+@pytest.mark.django_db(transaction=True)
 def test_two_overlapping_weekly_payout_runs_act_once(monkeypatch):
     calls: list[str] = []
     entered, gate = threading.Event(), threading.Event()
@@ -102,6 +110,8 @@ def test_two_overlapping_weekly_payout_runs_act_once(monkeypatch):
     assert (first, second) == (1, None)
 
 
+# Threads write the run records: they need committed rows, not the test's transaction.
+@pytest.mark.django_db(transaction=True)
 def test_a_run_that_fails_lets_go_of_its_lock(monkeypatch):
     def broken(**_: Any) -> int:
         raise RuntimeError("boom")
@@ -109,19 +119,25 @@ def test_a_run_that_fails_lets_go_of_its_lock(monkeypatch):
     monkeypatch.setattr(payouts, "run_auto_payouts", broken)
     with pytest.raises(RuntimeError):
         tasks.run_auto_payouts()
+    record = PeriodicRun.objects.get(name="escrow-auto-payouts")
+    assert (record.runs, record.failures, record.last_success_at) == (1, 1, None)
+    assert record.last_error == "RuntimeError: boom"
     monkeypatch.setattr(payouts, "run_auto_payouts", lambda **_: 0)
     assert tasks.run_auto_payouts() == 0
+    record.refresh_from_db()
+    assert record.last_success_at is not None
+    assert record.last_summary == "0 payout(s) requested"
 
 
 def test_a_lock_outliving_its_run_is_not_deleted_by_another_holder():
-    with tasks.single_run("demo", 60) as first:
+    with single_run("demo", 60) as first:
         assert first
-        with tasks.single_run("demo", 60) as second:
+        with single_run("demo", 60) as second:
             assert not second
         # The refused twin did not release the holder's lock on its way out.
-        with tasks.single_run("demo", 60) as third:
+        with single_run("demo", 60) as third:
             assert not third
-    with tasks.single_run("demo", 60) as again:
+    with single_run("demo", 60) as again:
         assert again
 
 
@@ -177,58 +193,3 @@ def test_periodic_tasks_have_time_limits_that_end_before_their_lock(task):
     assert task.time_limit
     assert task.soft_time_limit
     assert task.soft_time_limit < task.time_limit
-
-
-# --- the beat schedule -------------------------------------------------------------------------
-
-
-@pytest.mark.django_db
-def test_schedule_is_created_once_and_then_left_as_it_is():
-    assert [outcome for _, outcome in ensure_periodic_tasks()] == ["created"] * len(ENTRIES)
-    assert [outcome for _, outcome in ensure_periodic_tasks()] == ["unchanged"] * len(ENTRIES)
-    assert PeriodicTask.objects.count() == len(ENTRIES) == 7
-    settle = PeriodicTask.objects.get(name="escrow-settle")
-    assert settle.task == "escrow.settle"
-    assert settle.interval is not None
-    assert (settle.interval.every, settle.interval.period) == (60, IntervalSchedule.SECONDS)
-    reconcile = PeriodicTask.objects.get(name="escrow-reconcile")
-    assert reconcile.crontab is not None
-    assert (reconcile.crontab.minute, reconcile.crontab.hour) == ("0", "*")
-    weekly = PeriodicTask.objects.get(name="escrow-auto-payouts")
-    assert weekly.task == "escrow.auto_payouts_weekly"
-    assert weekly.crontab is not None
-    assert (weekly.crontab.minute, weekly.crontab.hour, weekly.crontab.day_of_week) == (
-        "0",
-        "6",
-        "1",
-    )
-    assert str(weekly.crontab.timezone) == "UTC"
-    assert CrontabSchedule.objects.count() == 2
-
-
-@pytest.mark.django_db
-def test_schedule_corrects_a_changed_row_but_keeps_it_disabled_if_staff_said_so():
-    ensure_periodic_tasks()
-    hourly = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.HOURS)
-    PeriodicTask.objects.filter(name="escrow-settle").update(interval=hourly, enabled=False)
-    outcomes = dict(ensure_periodic_tasks())
-    assert outcomes["escrow-settle"] == "updated"
-    settle = PeriodicTask.objects.get(name="escrow-settle")
-    assert settle.interval is not None
-    assert settle.interval.every == 60
-    assert settle.enabled is False
-
-
-@pytest.mark.django_db
-def test_every_scheduled_task_exists():
-    celery_app.loader.import_default_modules()
-    assert {entry.task for entry in ENTRIES} <= set(celery_app.tasks)
-
-
-@pytest.mark.django_db
-def test_escrow_schedule_command_says_what_it_did(capsys):
-    call_command("escrow_schedule")
-    out = capsys.readouterr().out
-    assert "escrow-settle: created" in out
-    call_command("escrow_schedule")
-    assert "escrow-reconcile: unchanged" in capsys.readouterr().out

@@ -8,9 +8,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from escrow.chain.node import ChainUnavailable
 from escrow.chain.sync import SyncReport, sync_chain
-from escrow.tasks import single_run
 from escrow.tasks_chain import CHAIN_SYNC_TIME_LIMIT
 from smartpay.errors import DomainError
+from smartpay.periodic import single_run
 
 
 class Command(BaseCommand):
@@ -34,7 +34,7 @@ class Command(BaseCommand):
             if options[name] is not None and options[name] < 0:
                 raise CommandError(f"--{name.replace('_', '-')} must be a block number >= 0.")
         # The beat task's lock: a run by hand never overlaps a scheduled one.
-        with single_run("chain-sync", CHAIN_SYNC_TIME_LIMIT) as acquired:
+        with single_run("escrow-chain-sync", CHAIN_SYNC_TIME_LIMIT) as acquired:
             if not acquired:
                 raise CommandError("Another chain sync is running; nothing was done.")
             try:

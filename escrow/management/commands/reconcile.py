@@ -5,7 +5,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from escrow.services.reconciliation import describe_drift, reconcile
-from escrow.tasks import RECONCILE_TIME_LIMIT, single_run
+from escrow.tasks import RECONCILE_TIME_LIMIT
+from smartpay.periodic import single_run
 
 
 class Command(BaseCommand):
@@ -22,7 +23,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        with single_run("reconcile", RECONCILE_TIME_LIMIT) as acquired:
+        with single_run("escrow-reconcile", RECONCILE_TIME_LIMIT) as acquired:
             if not acquired:
                 raise CommandError("Another reconciliation is running; nothing was done.")
             self.stdout.write("Reading the provider's balance transactions and the ledger…")

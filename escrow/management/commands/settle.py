@@ -4,7 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from escrow.tasks import SETTLE_TIME_LIMIT, StepResult, run_settlement, single_run
+from escrow.tasks import SETTLE_TIME_LIMIT, StepResult, run_settlement
+from smartpay.periodic import single_run
 
 
 class Command(BaseCommand):
@@ -15,7 +16,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         # The same lock as the beat task: a run by hand never overlaps a scheduled one.
-        with single_run("settle", SETTLE_TIME_LIMIT) as acquired:
+        with single_run("escrow-settle", SETTLE_TIME_LIMIT) as acquired:
             if not acquired:
                 raise CommandError("Another settlement run is in progress; nothing was done.")
             results = run_settlement(on_step=self.show)

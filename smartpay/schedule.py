@@ -1,17 +1,25 @@
-"""Escrow's beat schedule, as django-celery-beat rows (the DatabaseScheduler reads them).
+"""The platform's beat schedule, as django-celery-beat rows (the DatabaseScheduler reads
+them, and staff edit them in the admin under Periodic tasks).
 
 ``ensure_periodic_tasks`` is idempotent: run it on every deploy (``manage.py
-escrow_schedule``). It creates missing rows and corrects a changed schedule,
-but leaves a task staff disabled in the admin disabled.
+beat_schedule``; ``make run`` and the compose ``migrate`` job do). It creates missing
+rows and corrects a changed schedule, but leaves a task staff disabled in the admin
+disabled. Each entry's name is also the name its task records its runs under
+(``smartpay.periodic.run_periodic``), and ``stale_after`` says when a task that has
+not succeeded for that long is overdue (``/readyz``, the admin, ``/metrics``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+from smartpay.models import PeriodicRun
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,9 @@ class Entry:
     # A message still queued this long after beat sent it is dropped: the next
     # tick does the same work, so a worker outage doesn't end in a burst of runs.
     expire_seconds: int | None = None
+    # No success for this long means the task is overdue (beat or the worker is down,
+    # or every run fails): a few missed ticks, not one.
+    stale_after: timedelta = timedelta(minutes=10)
 
 
 ENTRIES = (
@@ -43,6 +54,7 @@ ENTRIES = (
         description="Reconciliation: ledger invariants and the card rail against the provider.",
         crontab={"minute": "0", "hour": "*"},
         expire_seconds=50 * 60,
+        stale_after=timedelta(hours=3),
     ),
     Entry(
         name="escrow-auto-payouts",
@@ -50,6 +62,7 @@ ENTRIES = (
         description="Weekly automatic payouts of whole available balances (Mondays 06:00 UTC).",
         crontab={"minute": "0", "hour": "6", "day_of_week": "1"},
         expire_seconds=12 * 3600,
+        stale_after=timedelta(days=8),
     ),
     Entry(
         name="escrow-chain-sync",
@@ -86,8 +99,31 @@ ENTRIES = (
         ),
         every_seconds=300,
         expire_seconds=290,
+        stale_after=timedelta(minutes=30),
+    ),
+    Entry(
+        name="smartpay-backup",
+        task="smartpay.backup",
+        description=(
+            "Nightly backup of the database to the backups storage (checksummed), then "
+            "retention: BACKUP_KEEP_DAILY daily and BACKUP_KEEP_WEEKLY weekly copies."
+        ),
+        crontab={"minute": "30", "hour": "2"},
+        expire_seconds=6 * 3600,
+        stale_after=timedelta(hours=26),
+    ),
+    Entry(
+        name="smartpay-cleanup",
+        task="smartpay.cleanup",
+        description=(
+            "Cleanup: expired sessions, sign-in nonces and idempotency keys past their retention."
+        ),
+        crontab={"minute": "15", "hour": "3"},
+        expire_seconds=6 * 3600,
+        stale_after=timedelta(hours=26),
     ),
 )
+BY_NAME = {entry.name: entry for entry in ENTRIES}
 
 
 def _interval(seconds: int) -> IntervalSchedule:
@@ -113,10 +149,12 @@ def _crontab(fields: dict[str, str]) -> CrontabSchedule:
 
 @transaction.atomic
 def ensure_periodic_tasks() -> list[tuple[str, str]]:
-    """Create or correct escrow's periodic tasks; returns (name, "created" /
-    "updated" / "unchanged") for each."""
+    """Create or correct the periodic tasks; returns (name, "created" / "updated" /
+    "unchanged") for each. Each also gets its run record, so a task that never ran
+    becomes overdue ``stale_after`` from now."""
     outcomes = []
     for entry in ENTRIES:
+        PeriodicRun.objects.get_or_create(name=entry.name)
         wanted: dict[str, object] = {
             "task": entry.task,
             "description": entry.description,
@@ -140,3 +178,42 @@ def ensure_periodic_tasks() -> list[tuple[str, str]]:
         else:
             outcomes.append((entry.name, "unchanged"))
     return outcomes
+
+
+@dataclass(frozen=True)
+class TaskHealth:
+    name: str
+    enabled: bool
+    last_success_at: datetime | None
+    overdue: bool
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "enabled": self.enabled,
+            "last_success_at": self.last_success_at.isoformat() if self.last_success_at else None,
+            "overdue": self.overdue,
+        }
+
+
+def task_health(*, now: datetime | None = None) -> list[TaskHealth]:
+    """Each scheduled task's last success and whether it is overdue (two queries). A
+    task staff disabled is never overdue; one that never succeeded counts from when
+    its record was created."""
+    now = now or timezone.now()
+    enabled = dict(PeriodicTask.objects.filter(name__in=BY_NAME).values_list("name", "enabled"))
+    runs = {run.name: run for run in PeriodicRun.objects.filter(name__in=BY_NAME)}
+    health = []
+    for entry in ENTRIES:
+        run = runs.get(entry.name)
+        is_enabled = enabled.get(entry.name, False)
+        since = (run.last_success_at or run.created_at) if run is not None else None
+        overdue = bool(is_enabled and since is not None and now - since > entry.stale_after)
+        health.append(
+            TaskHealth(
+                name=entry.name,
+                enabled=is_enabled,
+                last_success_at=run.last_success_at if run is not None else None,
+                overdue=overdue,
+            )
+        )
+    return health
