@@ -4,7 +4,9 @@ WORKDIR /build
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --loglevel=error
 
-FROM python:3.11-slim
+# Bookworm: its postgresql-client (15) matches the compose PostgreSQL, so `manage.py
+# backup`'s pg_dump and pg_restore speak the server's version.
+FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DATA_DIR=/var/lib/smartpay STATIC_ROOT=/app/staticfiles
 RUN apt-get update && apt-get install -y --no-install-recommends postgresql-client \
     && rm -rf /var/lib/apt/lists/* \
