@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -37,6 +37,7 @@ from escrow.views import onboarding_urls
 from marketplace.money import CURRENCIES
 from marketplace.permissions import acting_user
 from smartpay.api.idempotency import idempotent
+from smartpay.api.schema import ErrorSerializer
 from smartpay.errors import NotFoundError
 
 
@@ -163,7 +164,10 @@ class PayoutDetailView(generics.RetrieveAPIView[Payout]):
 
 class PayoutAccountView(MoneyView):
     @extend_schema(
-        responses=PayoutAccountSerializer,
+        responses={
+            200: PayoutAccountSerializer,
+            404: OpenApiResponse(ErrorSerializer, description="`no_payout_account`"),
+        },
         summary="Your payout account (connected account) and its onboarding status",
         description="404 `no_payout_account` until you start onboarding with a POST.",
     )
@@ -177,7 +181,10 @@ class PayoutAccountView(MoneyView):
 
     @extend_schema(
         request=None,
-        responses=OnboardingSerializer,
+        responses={
+            200: OnboardingSerializer,
+            503: OpenApiResponse(ErrorSerializer, description="`provider_unavailable`"),
+        },
         summary="Start or finish onboarding (freelancer)",
         description="Creates your connected account once and answers with a fresh onboarding "
         "link. Errors: `not_freelancer`, `email_unverified` (403), `provider_unavailable` (503).",

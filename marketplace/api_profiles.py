@@ -49,6 +49,8 @@ class SkillBriefSerializer(serializers.Serializer[Any]):
 
 
 class PortfolioItemSerializer(serializers.ModelSerializer[PortfolioItem]):
+    # A URL or "" (no link): documented as a plain string, since "" is not a URI.
+    link = serializers.CharField(read_only=True)
     file_url = serializers.SerializerMethodField()
 
     class Meta:

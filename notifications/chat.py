@@ -109,7 +109,9 @@ def membership_of(user: UserRef, conversation_id: int) -> Membership:
     not in does not exist."""
     membership = (
         Membership.objects.select_related("conversation")
-        .filter(conversation_id=conversation_id, user_id=_user_id(user))
+        # By the conversation's pk, not the raw column: an id past the integer range
+        # then matches nothing instead of failing in the database driver.
+        .filter(conversation__pk=conversation_id, user_id=_user_id(user))
         .first()
     )
     if membership is None:
@@ -118,8 +120,9 @@ def membership_of(user: UserRef, conversation_id: int) -> Membership:
 
 
 def is_member(user: UserRef, conversation_id: int) -> bool:
+    # By the conversation's pk (range-checked): an id past the integer range is no member.
     return Membership.objects.filter(
-        conversation_id=conversation_id, user_id=_user_id(user)
+        conversation__pk=conversation_id, user_id=_user_id(user)
     ).exists()
 
 

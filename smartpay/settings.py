@@ -331,7 +331,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "smartpay.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "EXCEPTION_HANDLER": "smartpay.api.exceptions.handle_api_exception",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "smartpay.api.schema.ErrorResponsesSchema",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler
@@ -38,8 +39,17 @@ def _normalise(exc: Exception) -> Exception:
     return exc
 
 
+def _render_as_json(context: dict[str, Any]) -> None:
+    """Errors are JSON even when the request asked for another format (``?format=csv``)."""
+    request = context.get("request")
+    if request is not None:
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
+
+
 def handle_api_exception(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's ``EXCEPTION_HANDLER``. Unknown exceptions return None and become a 500."""
+    _render_as_json(context)
     if isinstance(exc, DomainError):
         return Response({"code": exc.code, "detail": exc.detail}, status=exc.status_code)
     exc = _normalise(exc)

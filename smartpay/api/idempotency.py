@@ -27,6 +27,7 @@ from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.http.request import RawPostDataException
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -71,7 +72,17 @@ def fingerprint(request: Request) -> str:
     for part in (request.method or "", request.path):
         digest.update(part.encode())
         digest.update(b"\0")
-    digest.update(request._request.body)  # raw bytes, read before DRF parses them
+    try:
+        digest.update(request._request.body)  # raw bytes, read before DRF parses them
+    except RawPostDataException:
+        # A session login's CSRF check has already parsed a multipart body (Django
+        # can't read its stream twice): fingerprint the parsed fields and files.
+        form = request._request
+        for name, values in sorted(form.POST.lists()):
+            digest.update(json.dumps([name, values]).encode())
+        for name, uploads in sorted(form.FILES.lists()):
+            described = [(upload.name, upload.size) for upload in uploads]
+            digest.update(json.dumps([name, described]).encode())
     return digest.hexdigest()
 
 

@@ -177,4 +177,5 @@ def test_ten_thousand_logs_decode_into_ten_thousand_rows(chain: Chain) -> None:
     rows = [to_chain_log(log, CHAIN_ID) for log in batch]
     assert all(rows)
     assert len(rows) == 10_000
-    assert {row.event for row in rows} >= {"EscrowCreated", "Funded", "Submitted", "Released"}
+    events = {row.event for row in rows if row is not None}
+    assert events >= {"EscrowCreated", "Funded", "Submitted", "Released"}
