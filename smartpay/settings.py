@@ -259,6 +259,9 @@ ACCOUNT_RATE_LIMITS = {
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "SmartPay"
 MFA_RECOVERY_CODE_COUNT = 10
+# A code typed as the 30-second step turns over (or with a phone's clock a little off)
+# is still accepted: one step either way, as RFC 6238 recommends; a used code is not.
+MFA_TOTP_TOLERANCE = 1
 # Tracking "last seen" writes a row on every logged-in request (measured: halves the
 # throughput of /api/v1/me/); the sessions page shows when each session logged in.
 USERSESSIONS_TRACK_ACTIVITY = False

@@ -12,6 +12,7 @@ prints a curl command that reproduces it.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -194,7 +195,7 @@ def test_fuzzing_catches_a_response_that_breaks_the_schema(api_schema, fuzz_worl
     failures = fuzz_operation(api_schema, "GET /api/v1/me/", fuzz_world, "client", max_examples=3)
     assert len(failures) == 1
     assert "Response violates schema" in failures[0]
-    assert '"1" is not of type "integer"' in failures[0]
+    assert re.search(r'"\d+" is not of type "integer"', failures[0])
     print(failures[0])  # the report as CI shows it (pytest -s)
 
 

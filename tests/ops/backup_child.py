@@ -6,8 +6,7 @@ demo (users, contracts, funded and released milestones, a dispute: real ledger
 transfers), take a snapshot of every table's row count and every ledger balance,
 ``manage.py backup``, wipe the database, ``manage.py restore latest --yes``, snapshot
 again; print one JSON object. One process instead of one per command saves several
-Django start-ups. The suite's own engine runs the same ``run()`` in the test process,
-on its test database.
+Django start-ups.
 """
 
 from __future__ import annotations
@@ -56,17 +55,15 @@ def _open_elsewhere(vendor: str, settings_dict: dict[str, Any]) -> Any:
     )
 
 
-def run(*, migrate: bool = True) -> dict[str, Any]:
-    """The round trip; ``migrate=False`` on a database that is migrated already (the
-    test suite's own, when the engine matches)."""
+def run() -> dict[str, Any]:
+    """The round trip on a fresh scratch database."""
     from django.contrib.auth.models import Group
     from django.core.management import call_command
     from django.db import connection
 
     from escrow.models import Transfer
 
-    if migrate:
-        call_command("migrate", verbosity=0)
+    call_command("migrate", verbosity=0)
     call_command("seed_demo", stdout=io.StringIO(), stderr=io.StringIO())
     before = snapshot()
     transfers = Transfer.objects.count()

@@ -2,10 +2,10 @@
 damaged, foreign and unconfirmed restores change nothing; retention keeps the right
 ones; S3 (moto's server) works as the storage.
 
-Both engines are covered in every run, whatever DATABASE_URL the suite uses: the
-suite's engine round-trips in this process on its test database, the other one in a
-child process on a scratch database of its own (a SQLite file under a temporary
-DATA_DIR, or a PostgreSQL database created and dropped here).
+Both engines are covered in every run, whatever DATABASE_URL the suite uses: each
+round trip runs in a child process on a scratch database of its own (a SQLite file
+under a temporary DATA_DIR, or a PostgreSQL database created and dropped here). The
+other tests run in this process on the suite's test database.
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ from smartpay.periodic import single_run
 from smartpay.tasks_backups import back_up
 from tests.factories import make_user
 from tests.helpers import ROOT, child_env
-from tests.ops import backup_child
 from tests.s3 import S3Server, s3_server, s3_storage_settings  # noqa: F401 - fixture
 
 ROUND_TRIP_TIMEOUT_SECONDS = 300
@@ -133,12 +132,24 @@ class ChildRoundTrip:
 
 
 @pytest.fixture(scope="module")
-def other_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChildRoundTrip]:
-    child = ChildRoundTrip(OTHER_ENGINE, tmp_path_factory.mktemp(f"backup-{OTHER_ENGINE}"))
+def round_trips(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ChildRoundTrip]]:
+    """Both engines' round trips, each in its own process and database (never the
+    suite's test database, whose reference rows an earlier test's flush may have
+    removed), started together on first use."""
+    children = {
+        engine: ChildRoundTrip(engine, tmp_path_factory.mktemp(f"backup-{engine}"))
+        for engine in ("postgresql", "sqlite")
+    }
     try:
-        yield child
+        yield children
     finally:
-        child.clean_up()
+        for child in children.values():
+            child.clean_up()
+
+
+@pytest.fixture(scope="module")
+def other_engine(round_trips: dict[str, ChildRoundTrip]) -> ChildRoundTrip:
+    return round_trips[OTHER_ENGINE]
 
 
 def _assert_identical_after_restore(result: dict[str, Any]) -> None:
@@ -171,12 +182,11 @@ def _assert_round_trip(result: dict[str, Any], engine: str) -> None:
     assert "Restored smartpay-" in result["restore_output"]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_backup_wipe_restore_on_the_suites_engine_gives_identical_rows_and_balances(
-    other_engine, backups_dir
+@pytest.mark.parametrize("engine", ["postgresql", "sqlite"])
+def test_backup_wipe_restore_gives_identical_rows_and_balances(
+    round_trips: dict[str, ChildRoundTrip], engine: str
 ):
-    # Asking for other_engine starts its child now: it works while the tests below run.
-    _assert_round_trip(backup_child.run(migrate=False), SUITE_ENGINE)
+    _assert_round_trip(round_trips[engine].result(), engine)
 
 
 # --- in this process, against the suite's test database --------------------------------
