@@ -96,7 +96,20 @@ def contract_panel(request: HttpRequest, pk: int) -> HttpResponse:
         # The card payment the panel was watching has finished: milestone statuses
         # elsewhere on the workroom changed too, so reload the whole page.
         response["HX-Refresh"] = "true"
+    elif _statuses_changed(request.GET.get("shown"), money):
+        # A payment confirmed between the workroom's render and this first load.
+        response["HX-Refresh"] = "true"
     return response
+
+
+def _statuses_changed(shown: str | None, money: selectors.ContractMoney) -> bool:
+    """Whether the milestone statuses the workroom rendered (``"pk:status,..."``) are
+    no longer the current ones."""
+    if not shown:
+        return False
+    current = {str(entry.milestone.pk): entry.milestone.status for entry in money.milestones}
+    pairs = dict(item.partition(":")[::2] for item in shown.split(",") if ":" in item)
+    return any(current.get(pk, status) != status for pk, status in pairs.items())
 
 
 @verified_required

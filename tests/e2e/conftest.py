@@ -29,8 +29,10 @@ from marketplace.models import Contract, User
 from marketplace.services.contracts import workroom_url
 from tests.chain.conftest import _deployed, anvil_url, chain, chain_rail  # noqa: F401
 from tests.chain.rail import ChainRail
+from tests.e2e.live_stack import LiveStack, live_stack  # noqa: F401
 
 T = TypeVar("T")
+LAST_JOURNEY = pytest.StashKey[str]()
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -201,3 +203,28 @@ def open_workroom(
 
     yield open_
     assert not script_errors, f"the page's scripts failed: {script_errors}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing journey shows what the server and the worker logged."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    stack = getattr(item, "funcargs", {}).get("live_stack")
+    if report.failed and isinstance(stack, LiveStack):
+        report.sections.append(("live stack logs", stack.log_tail()))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    journeys = [item for item in items if "live_stack" in getattr(item, "fixturenames", ())]
+    config.stash[LAST_JOURNEY] = journeys[-1].nodeid if journeys else ""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After the session's last journey the live stack stops: the rest of the suite
+    runs without a server and a worker idling beside it."""
+    stack = getattr(item, "funcargs", {}).get("live_stack")
+    yield
+    if isinstance(stack, LiveStack) and item.nodeid == item.config.stash[LAST_JOURNEY]:
+        stack.close()

@@ -6,6 +6,7 @@ send nothing."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from escrow.chain.sync import sync_chain
 from escrow.models import ChainEscrow
 from marketplace.models import Contract, Milestone
 from tests.e2e.conftest import Wallet, as_worker
+from tests.e2e.journey import Journey, screenshot_folder
 
 REJECTED = {"code": 4001, "message": "User rejected the request."}
 ETHER = 10**18
@@ -142,3 +144,51 @@ class RejectingWallet(Wallet):
         if method == "eth_sendTransaction" and self.sent >= self.after:
             return {"error": REJECTED}
         return super().__call__(method, params)
+
+
+def test_fund_submit_and_approve_from_the_wallets_with_confirmations_shown(
+    chain_rail: Any, settings: Any, open_workroom: Any, tmp_path: Path
+) -> None:
+    """The chain journey: the client funds, the freelancer submits (the digest anchored
+    on chain), the client approves; each step waits for its confirmation in words and
+    shows the state SmartPay recorded once chain sync (beat's job) has read it."""
+    settings.CHAIN_CONFIRMATIONS = 1
+    contract = chain_rail.contract("eth")
+    first = first_milestone(contract)
+    journey = Journey("chain", screenshot_folder(tmp_path))
+
+    def act(user: Any, account: str, button: str, fill: dict[str, str] | None = None) -> Page:
+        page = open_workroom(user, contract, Wallet(chain_rail, account))
+        for label, text in (fill or {}).items():
+            card(page, first).get_by_label(label).fill(text)
+        card(page, first).get_by_role("button", name=button).click()
+        status = page.locator("[data-chain-status]")
+        expect(status).to_have_text("Waiting for confirmations (0/1)…")
+        chain_rail.mine(1)
+        expect(status).to_contain_text("Confirmed on chain (1/1).")
+        expect(status).to_contain_text("Waiting for SmartPay to record it…")
+        as_worker(sync_chain)
+        expect(status).to_contain_text("SmartPay has recorded it")
+        journey.look(page, f"{button} is recorded", show=card(page, first))
+        return page
+
+    page = act(contract.client, chain_rail.accounts.client, "Fund Ξ1.000000 from your wallet")
+    expect(card(page, first).locator(".status-badge")).to_have_text("Funded — money in escrow")
+
+    page = act(
+        contract.freelancer,
+        chain_rail.accounts.freelancer,
+        "Submit work from your wallet",
+        {"What you are delivering": "The audit report, signed."},
+    )
+    expect(card(page, first).locator(".status-badge")).to_have_text(
+        "Work submitted — waiting for review"
+    )
+    expect(card(page, first)).to_contain_text("Submission 1: digest")
+    expect(card(page, first)).to_contain_text("anchored in block")
+
+    page = act(contract.client, chain_rail.accounts.client, "Approve and release from your wallet")
+    expect(card(page, first).locator(".status-badge")).to_have_text("Released to the freelancer")
+    expect(card(page, first)).to_contain_text("Released: the freelancer's share was credited")
+    first.refresh_from_db()
+    assert first.status == Milestone.Status.RELEASED
