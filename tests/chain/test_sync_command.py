@@ -130,7 +130,11 @@ def test_the_task_syncs_and_returns_its_counts(chain_rail: ChainRail):
     counts = chain_sync_task()
     assert counts is not None
     assert (counts["applied"], counts["ignored"], counts["batches"]) == (2, 1, 1)
+    record = PeriodicRun.objects.get(name="escrow-chain-sync")
+    assert record.last_summary == "logs_seen 3, applied 2, ignored 1"
     assert chain_sync_task() == dict.fromkeys(counts, 0)
+    record.refresh_from_db()
+    assert record.last_summary == "nothing to do"  # nothing new: a quiet log line
 
 
 def test_the_task_is_a_no_op_without_the_chain_rail(db: None, settings: Any):
