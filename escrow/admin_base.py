@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from escrow.rails import RailError
 from marketplace.models import User
 from marketplace.money import format_amount
+from smartpay.admin_readonly import ReadOnlyAdmin as PlatformReadOnlyAdmin
 from smartpay.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -22,18 +23,9 @@ T = TypeVar("T")
 MAX_ROWS_PER_ACTION = 50
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(PlatformReadOnlyAdmin):
     """Money rows are never added, changed or deleted by hand: corrections are new
     transfers, made by services."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class ReadOnlyInline(admin.TabularInline):

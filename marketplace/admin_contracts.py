@@ -16,6 +16,7 @@ from marketplace.models import (
     Submission,
     SubmissionFile,
 )
+from smartpay.admin_readonly import ReadOnlyAdmin as PlatformReadOnlyAdmin
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -30,17 +31,8 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(PlatformReadOnlyAdmin):
     """Audit rows: visible, never added, changed or deleted by hand."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class MilestoneInline(ReadOnlyInline):

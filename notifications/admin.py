@@ -3,23 +3,14 @@ Rows are written by ``notifications.services.notify`` and changed only by their 
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
 from notifications.models import Notification, NotificationPreference
+from smartpay.admin_readonly import ReadOnlyAdmin
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+class ReadOnly(ReadOnlyAdmin):
+    pass
 
 
 @admin.register(Notification)

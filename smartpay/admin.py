@@ -14,6 +14,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from smartpay.admin_readonly import ReadOnlyAdmin
 from smartpay.models import AuditEntry
 
 SOURCE_KINDS = (
@@ -91,7 +92,7 @@ def _pretty(value: Any) -> str:
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "actor_label", "action", "target", "source")
     list_filter = (ObjectFilter, AreaFilter, SourceFilter, "created_at")
     search_fields = ("actor_label", "=target_id", "=request_id")
@@ -134,15 +135,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
     @admin.display(description="after")
     def pretty_after(self, entry: AuditEntry) -> str:
         return _pretty(entry.after)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 from smartpay import admin_periodic  # noqa: E402, F401 - registers PeriodicRun's admin

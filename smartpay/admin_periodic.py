@@ -3,8 +3,6 @@ beat schedule (editable under Periodic tasks) and an action that queues a run no
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -14,13 +12,14 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 from django_celery_beat.models import PeriodicTask
 
+from smartpay.admin_readonly import ReadOnlyAdmin
 from smartpay.celery import app as celery_app
 from smartpay.models import PeriodicRun
 from smartpay.schedule import BY_NAME, task_health
 
 
 @admin.register(PeriodicRun)
-class PeriodicRunAdmin(admin.ModelAdmin):
+class PeriodicRunAdmin(ReadOnlyAdmin):
     list_display = (
         "name",
         "state",
@@ -40,15 +39,6 @@ class PeriodicRunAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[PeriodicRun]:
         self._health = {task.name: task for task in task_health()}
         return super().get_queryset(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="state")
     def state(self, run: PeriodicRun) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,19 @@ def child_env(data_dir: Path, **overrides: str) -> dict[str, str]:
     env.update(DATA_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="smartpay.settings")
     env.update(overrides)
     return env
+
+
+def production_env(data_dir: Path, **overrides: str) -> dict[str, str]:
+    """The embedded default's environment with the variables production must set
+    (``HTTPS=true`` turns on secure cookies, HSTS and the redirect), plus overrides."""
+    return child_env(
+        data_dir,
+        SECRET_KEY=secrets.token_urlsafe(64),
+        ALLOWED_HOSTS="smartpay.example",
+        CSRF_TRUSTED_ORIGINS="https://smartpay.example",
+        HTTPS="true",
+        **overrides,
+    )
 
 
 def run_python(code: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:

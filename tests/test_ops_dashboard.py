@@ -24,27 +24,13 @@ from marketplace.models import User
 from smartpay.dashboard import dashboard_for
 from smartpay.models import PeriodicRun
 from smartpay.schedule import ensure_periodic_tasks
-from tests.disputes.helpers import funded_milestone, make_arbiter
+from tests.disputes.helpers import funded_milestone, make_arbiter, overdue_dispute
 from tests.escrow.money import enable_payouts
 from tests.factories import verified_user
 from tests.totp import signed_in_with_mfa
 
 pytestmark = pytest.mark.django_db
 INDEX = reverse("admin:index")
-
-
-def overdue_dispute() -> Dispute:
-    contract, milestone = funded_milestone((150_000,))
-    dispute = open_dispute(
-        actor=contract.client,
-        milestone_id=milestone.pk,
-        reason="unresponsive",
-        description="No answer for three weeks.",
-    )
-    Dispute.objects.filter(pk=dispute.pk).update(
-        response_due_at=timezone.now() - timedelta(hours=2)
-    )
-    return dispute
 
 
 def failed_payout() -> Payout:

@@ -1,9 +1,8 @@
 """Settings in the embedded default and with service URLs, and production security."""
 
 import json
-import secrets
 
-from tests.helpers import child_env, manage, run_python
+from tests.helpers import child_env, manage, production_env, run_python
 
 DUMP = """
 import json, django
@@ -62,16 +61,6 @@ def test_service_urls_switch_to_postgres_redis_s3_and_smtp(tmp_path):
     assert s["broker"] == s["results"] == "redis://cache.internal:6379/0"
     assert s["storage"] == "storages.backends.s3.S3Storage"
     assert s["email"].endswith("smtp.EmailBackend")
-
-
-def production_env(tmp_path):
-    return child_env(
-        tmp_path,
-        SECRET_KEY=secrets.token_urlsafe(64),
-        ALLOWED_HOSTS="smartpay.example",
-        CSRF_TRUSTED_ORIGINS="https://smartpay.example",
-        HTTPS="true",
-    )
 
 
 def test_check_deploy_is_clean_under_production_variables(tmp_path):

@@ -8,6 +8,7 @@ from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 
 from disputes.models import Dispute
+from disputes.services import open_dispute
 from escrow.models import Transfer
 from marketplace.models import ARBITERS_GROUP, Contract, Milestone, User
 from tests.escrow.money import balance, card_contract, escrow_of, fees, first_milestone, fund
@@ -25,6 +26,21 @@ def make_arbiter() -> User:
 def funded_milestone(amounts: tuple[int, ...] = (100_000,)) -> tuple[Contract, Milestone]:
     contract = card_contract(amounts)
     return contract, fund(first_milestone(contract))
+
+
+def overdue_dispute() -> Dispute:
+    """A client's dispute whose response deadline passed two hours ago."""
+    contract, milestone = funded_milestone((150_000,))
+    dispute = open_dispute(
+        actor=contract.client,
+        milestone_id=milestone.pk,
+        reason="unresponsive",
+        description="No answer for three weeks.",
+    )
+    Dispute.objects.filter(pk=dispute.pk).update(
+        response_due_at=timezone.now() - timedelta(hours=2)
+    )
+    return dispute
 
 
 def money(contract: Contract, milestone: Milestone) -> dict[str, int]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from rest_framework.views import APIView
 from smartpay.errors import DomainError
 from smartpay.uploads import check_upload
 from tests.factories import PASSWORD, verified_user
-from tests.helpers import ROOT, child_env, run_python
+from tests.helpers import ROOT, production_env, run_python
 
 # --- every write is rate limited -------------------------------------------------------------
 
@@ -213,13 +212,7 @@ print(json.dumps({
 
 
 def test_production_sends_every_security_header(tmp_path: Path):
-    env = child_env(
-        tmp_path,
-        SECRET_KEY=secrets.token_urlsafe(64),
-        ALLOWED_HOSTS="smartpay.example",
-        CSRF_TRUSTED_ORIGINS="https://smartpay.example",
-        HTTPS="true",
-    )
+    env = production_env(tmp_path)
     result = run_python(HEADERS_SCRIPT, env, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     seen = json.loads(result.stdout.strip().splitlines()[-1])

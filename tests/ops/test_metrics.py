@@ -15,16 +15,14 @@ from django.utils import timezone
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from disputes.models import Dispute
-from disputes.services import open_dispute
 from escrow.models import ChainCursor, Payout, ReconciliationReport
 from escrow.services import reconciliation
 from smartpay.metrics import check_metrics_settings, register_business_metrics
 from smartpay.models import PeriodicRun
-from tests.disputes.helpers import funded_milestone
+from tests.disputes.helpers import funded_milestone, overdue_dispute
 from tests.escrow.money import enable_payouts
 from tests.factories import verified_user
-from tests.helpers import child_env, run_python
+from tests.helpers import production_env, run_python
 
 pytestmark = pytest.mark.django_db
 CURSOR_ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -44,20 +42,6 @@ def scrape(client: Client, **headers: Any) -> Samples:
     assert response.status_code == 200, response.content
     assert response["Content-Type"].startswith("text/plain")
     return samples_of(response.content.decode())
-
-
-def overdue_dispute() -> Dispute:
-    contract, milestone = funded_milestone((150_000,))
-    dispute = open_dispute(
-        actor=contract.client,
-        milestone_id=milestone.pk,
-        reason="unresponsive",
-        description="No answer for three weeks.",
-    )
-    Dispute.objects.filter(pk=dispute.pk).update(
-        response_due_at=timezone.now() - timedelta(hours=2)
-    )
-    return dispute
 
 
 def failed_payout(key: str) -> Payout:
@@ -276,14 +260,7 @@ print(json.dumps({
 
 
 def test_production_settings_refuse_anonymous_loopback_scrapes(tmp_path):
-    env = child_env(
-        tmp_path,
-        SECRET_KEY=secrets.token_urlsafe(64),
-        ALLOWED_HOSTS="smartpay.example",
-        CSRF_TRUSTED_ORIGINS="https://smartpay.example",
-        HTTPS="true",
-        METRICS_TOKEN=TOKEN,
-    )
+    env = production_env(tmp_path, METRICS_TOKEN=TOKEN)
     result = run_python(SCRAPE_IN_PRODUCTION, env)
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout.splitlines()[-1])
