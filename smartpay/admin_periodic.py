@@ -4,7 +4,7 @@ beat schedule (editable under Periodic tasks) and an action that queues a run no
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -15,7 +15,7 @@ from django_celery_beat.models import PeriodicTask
 from smartpay.admin_readonly import ReadOnlyAdmin
 from smartpay.celery import app as celery_app
 from smartpay.models import PeriodicRun
-from smartpay.schedule import BY_NAME, task_health
+from smartpay.schedule import BY_NAME, is_overdue
 
 
 @admin.register(PeriodicRun)
@@ -37,17 +37,26 @@ class PeriodicRunAdmin(ReadOnlyAdmin):
     actions = ("run_now",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PeriodicRun]:
-        self._health = {task.name: task for task in task_health()}
-        return super().get_queryset(request)
+        # The beat row's id and switch, in the list's one query (the admin instance is
+        # shared by every request, so nothing is kept on it).
+        beat = PeriodicTask.objects.filter(name=OuterRef("name"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                beat_id=Subquery(beat.values("pk")[:1]),
+                beat_enabled=Subquery(beat.values("enabled")[:1]),
+            )
+        )
 
     @admin.display(description="state")
     def state(self, run: PeriodicRun) -> str:
-        health = getattr(self, "_health", {}).get(run.name)
-        if health is None:
+        enabled = getattr(run, "beat_enabled", None)
+        if enabled is None or run.name not in BY_NAME:
             return "Not scheduled"
-        if not health.enabled:
+        if not enabled:
             return "Disabled"
-        if health.overdue:
+        if is_overdue(run, enabled=True, now=timezone.now()):
             return "Overdue: no success for longer than expected"
         if run.last_success_at is None:
             return "Waiting for its first run"
@@ -61,10 +70,10 @@ class PeriodicRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="schedule")
     def schedule(self, run: PeriodicRun) -> str:
-        task = PeriodicTask.objects.filter(name=run.name).only("pk").first()
-        if task is None:
+        beat_id = getattr(run, "beat_id", None)
+        if beat_id is None:
             return "-"
-        url = reverse("admin:django_celery_beat_periodictask_change", args=[task.pk])
+        url = reverse("admin:django_celery_beat_periodictask_change", args=[beat_id])
         return format_html('<a href="{}">edit schedule</a>', url)
 
     @admin.action(description="Run the selected tasks now")

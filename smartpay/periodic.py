@@ -110,9 +110,9 @@ def _record(
     skipped: bool = False,
     duration_ms: int | None = None,
 ) -> None:
-    """One conditional UPDATE (a row per task, created on first use): concurrent
-    writers each add their own counts and never overwrite each other's."""
-    PeriodicRun.objects.get_or_create(name=name)
+    """One UPDATE of the task's row, with counts added in the database so concurrent
+    writers never overwrite each other's; the row is created on first use only
+    (chain sync records every few seconds: the usual path is that one query)."""
     now = timezone.now()
     changes: dict[str, object] = {}
     if skipped:
@@ -125,4 +125,6 @@ def _record(
         changes.update(last_failure_at=now, last_error=failed[:2000], failures=F("failures") + 1)
     if duration_ms is not None:
         changes.update(last_finished_at=now, last_duration_ms=duration_ms)
-    PeriodicRun.objects.filter(name=name).update(**changes)
+    if not PeriodicRun.objects.filter(name=name).update(**changes):
+        PeriodicRun.objects.get_or_create(name=name)
+        PeriodicRun.objects.filter(name=name).update(**changes)

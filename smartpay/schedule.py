@@ -195,6 +195,14 @@ class TaskHealth:
         }
 
 
+def is_overdue(run: PeriodicRun, *, enabled: bool, now: datetime) -> bool:
+    """No success (or, never run, no record) for longer than the entry allows. A task
+    staff disabled, or one no entry schedules, is never overdue."""
+    entry = BY_NAME.get(run.name)
+    since = run.last_success_at or run.created_at
+    return bool(entry and enabled and now - since > entry.stale_after)
+
+
 def task_health(*, now: datetime | None = None) -> list[TaskHealth]:
     """Each scheduled task's last success and whether it is overdue (two queries). A
     task staff disabled is never overdue; one that never succeeded counts from when
@@ -206,8 +214,7 @@ def task_health(*, now: datetime | None = None) -> list[TaskHealth]:
     for entry in ENTRIES:
         run = runs.get(entry.name)
         is_enabled = enabled.get(entry.name, False)
-        since = (run.last_success_at or run.created_at) if run is not None else None
-        overdue = bool(is_enabled and since is not None and now - since > entry.stale_after)
+        overdue = run is not None and is_overdue(run, enabled=is_enabled, now=now)
         health.append(
             TaskHealth(
                 name=entry.name,
